@@ -1,0 +1,25 @@
+using Adapter;
+using KestrelHost;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.Services.AddGateway();
+
+var app = builder.Build();
+
+// The C# gateway apps of the seed document, next to plain ASP.NET Core endpoints for comparison.
+app.MapGet("/native/hello", () => Results.Text("Hello, World!", "text/plain"));
+app.MapGet("/native/stream", NativeStream.WriteAsync);
+
+var mini = new MiniFramework();
+mini.Route("/", MiniPages.Index);
+mini.Route("/about", MiniPages.About);
+app.UseGatewayApp("/mini", new LoggingMiddleware(mini.Invoke, app.Logger).Invoke);
+app.UseGatewayApp("/environ", SampleApps.Environ);
+app.UseGatewayApp("/upload", SampleApps.Upload);
+app.UseGatewayApp("/stream", SampleApps.Stream);
+app.UseGatewayApp(SampleApps.Hello);
+
+app.Run();
+
+/// <summary>The sample host's entry point; public so tests can use <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
+public partial class Program;

@@ -1,0 +1,336 @@
+using System.Runtime.ExceptionServices;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace Adapter;
+
+/// <summary>
+/// One request's run of a gateway app: built on the request thread, executed on a worker thread.
+/// </summary>
+/// <remarks>
+/// Invariant: the worker touches the <see cref="HttpContext"/> only inside an adapter section
+/// (<see cref="BeginAdapterWork"/> … <see cref="EndAdapterWork"/>). A request times out only while no section
+/// is open, and once timed out no section can open again, so a stuck app that finally returns can never
+/// touch a context Kestrel has already reused.
+/// </remarks>
+internal sealed class GatewayExchange
+{
+    private const int TimedOut = -1;
+    private const int Ended = -2;
+
+    private readonly GatewayHandler _handler;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ExecutionContext? _executionContext;
+    private readonly int _mountSegments;
+    private int _state;
+    private long _lastHandOff;
+    private GatewayWorker? _worker;
+    private ExceptionDispatchInfo? _failure;
+    private string? _scriptName;
+    private string? _pathInfo;
+    private GatewayInputStream? _input;
+    private GatewayErrorsWriter? _errors;
+
+    public GatewayExchange(GatewayHandler handler, HttpContext context, int mountSegments)
+    {
+        _handler = handler;
+        Context = context;
+        _mountSegments = mountSegments;
+        var request = context.Request;
+        Method = request.Method;
+        LogPath = request.PathBase.HasValue ? request.PathBase.Value + request.Path.Value : request.Path.Value ?? "";
+        _lastHandOff = Environment.TickCount64;
+
+        // The app sees the request's Activity, logging scopes and AsyncLocals, as code on the request thread would.
+        _executionContext = ExecutionContext.Capture();
+        Response = new GatewayResponse(this);
+        Environ = new GatewayEnviron(this);
+    }
+
+    public HttpContext Context { get; }
+
+    public string Method { get; }
+
+    public string LogPath { get; }
+
+    public ILogger Logger => _handler.Logger;
+
+    public GatewayResponse Response { get; }
+
+    public GatewayEnviron Environ { get; }
+
+    public Task Completion => _completion.Task;
+
+    public bool WasRejected { get; private set; }
+
+    public GatewayWorker? Worker => Volatile.Read(ref _worker);
+
+    public string ScriptName
+    {
+        get
+        {
+            EnsurePaths();
+            return _scriptName!;
+        }
+    }
+
+    public string PathInfo
+    {
+        get
+        {
+            EnsurePaths();
+            return _pathInfo!;
+        }
+    }
+
+    public string RawTarget =>
+        Context.Features.Get<IHttpRequestFeature>()?.RawTarget
+        ?? Context.Request.PathBase + Context.Request.Path + Context.Request.QueryString;
+
+    public Stream Input => _input ??= new GatewayInputStream(this);
+
+    public TextWriter Errors => _errors ??= new GatewayErrorsWriter(Logger, LogPath);
+
+    public void BeginAdapterWork()
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if (state == TimedOut)
+            {
+                throw new RequestTimedOutException();
+            }
+
+            if (state == Ended)
+            {
+                throw new InvalidOperationException("The request has ended; its environ, input and write are no longer usable.");
+            }
+
+            if (Interlocked.CompareExchange(ref _state, state + 1, state) == state)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <param name="handOff">True when the app handed the adapter something (a chunk, a write, a read): its silence clock restarts.</param>
+    public void EndAdapterWork(bool handOff)
+    {
+        if (handOff)
+        {
+            Volatile.Write(ref _lastHandOff, Environment.TickCount64);
+        }
+
+        Interlocked.Decrement(ref _state);
+    }
+
+    /// <summary>How long the watchdog should wait before it next checks this request.</summary>
+    public TimeSpan TimeUntilTimeout(TimeSpan timeout)
+    {
+        if (Volatile.Read(ref _state) > 0)
+        {
+            // The adapter is sending (perhaps to a slow client): that is not the app's silence.
+            return timeout;
+        }
+
+        var remaining = timeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastHandOff));
+        return remaining < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : remaining;
+    }
+
+    /// <summary>Marks the request timed out when the app has been silent past <paramref name="timeout"/>.</summary>
+    public bool TryTimeOut(TimeSpan timeout) =>
+        Environment.TickCount64 - Volatile.Read(ref _lastHandOff) >= (long)timeout.TotalMilliseconds
+        && Interlocked.CompareExchange(ref _state, TimedOut, 0) == 0;
+
+    public void ThrowIfFailed() => _failure?.Throw();
+
+    /// <summary>Answers a request still queued when the pool shuts down; the app is never called.</summary>
+    public void Reject()
+    {
+        if (Interlocked.CompareExchange(ref _state, Ended, 0) == 0)
+        {
+            WasRejected = true;
+            _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Runs the app on the calling worker thread.</summary>
+    public void Execute(GatewayWorker worker)
+    {
+        Volatile.Write(ref _worker, worker);
+        if (_executionContext is null)
+        {
+            Run();
+        }
+        else
+        {
+            ExecutionContext.Run(_executionContext, static state => ((GatewayExchange)state!).Run(), this);
+        }
+    }
+
+    private void Run()
+    {
+        bool aborted;
+        try
+        {
+            BeginAdapterWork();
+        }
+        catch (Exception ex) when (ex is RequestTimedOutException or InvalidOperationException)
+        {
+            // Timed out or rejected while queued: the client was already answered.
+            return;
+        }
+
+        try
+        {
+            aborted = Context.RequestAborted.IsCancellationRequested;
+        }
+        finally
+        {
+            // The app's silence clock starts now, not when the request was queued.
+            EndAdapterWork(handOff: true);
+        }
+
+        if (aborted)
+        {
+            GatewayLog.DroppedWhileQueued(Logger, Method, LogPath);
+            Finish();
+            return;
+        }
+
+        IEnumerable<byte[]>? body = null;
+        IEnumerator<byte[]>? enumerator = null;
+        var closed = false;
+        try
+        {
+            body = _handler.App(Environ, Response.StartResponse)
+                ?? throw new InvalidOperationException("The gateway app returned null instead of an iterable of byte arrays.");
+            if (body is FileWrapperBody { Stream: FileStream file } && GatewayResponse.CanSendFile(file))
+            {
+                Response.SendFile(file);
+            }
+            else
+            {
+                Response.Prepare(body);
+                enumerator = body.GetEnumerator();
+                while (enumerator.MoveNext())
+                {
+                    Response.WriteChunk(enumerator.Current);
+                }
+            }
+
+            // Closed before the response completes, so a client that saw the whole body can count on close() having run.
+            closed = true;
+            Close(body, enumerator);
+            Response.Complete();
+        }
+        catch (Exception ex)
+        {
+            if (!closed)
+            {
+                Close(body, enumerator);
+            }
+
+            HandleFailure(ex);
+        }
+
+        Finish();
+    }
+
+    /// <summary>Disposes the iterable and its enumerator, each exactly once; a failure there is logged, never thrown.</summary>
+    private void Close(IEnumerable<byte[]>? body, IEnumerator<byte[]>? enumerator)
+    {
+        try
+        {
+            enumerator?.Dispose();
+        }
+        catch (Exception ex)
+        {
+            GatewayLog.DisposeFailed(Logger, Method, LogPath, ex);
+        }
+
+        if (body is IDisposable disposable && !ReferenceEquals(body, enumerator))
+        {
+            try
+            {
+                disposable.Dispose();
+            }
+            catch (Exception ex)
+            {
+                GatewayLog.DisposeFailed(Logger, Method, LogPath, ex);
+            }
+        }
+    }
+
+    private void HandleFailure(Exception exception)
+    {
+        try
+        {
+            BeginAdapterWork();
+        }
+        catch (Exception ex) when (ex is RequestTimedOutException or InvalidOperationException)
+        {
+            // The watchdog answered the client already; this app's output is discarded.
+            return;
+        }
+
+        try
+        {
+            var context = Context;
+            if (exception is ClientDisconnectedException || context.RequestAborted.IsCancellationRequested)
+            {
+                GatewayLog.ClientDisconnected(Logger, Method, LogPath);
+            }
+            else if (exception is BadHttpRequestException bad && !context.Response.HasStarted)
+            {
+                // A broken request body (too large, malformed chunking) is the client's fault, not the app's.
+                GatewayLog.BadRequestBody(Logger, Method, LogPath, bad.StatusCode, bad);
+                context.Response.Clear();
+                context.Response.StatusCode = bad.StatusCode;
+            }
+            else if (!context.Response.HasStarted)
+            {
+                GatewayLog.AppFailedBeforeResponse(Logger, Method, LogPath, exception);
+                context.Response.Clear();
+                _failure = ExceptionDispatchInfo.Capture(exception);
+            }
+            else
+            {
+                GatewayLog.AppFailedAfterResponse(Logger, Method, LogPath, exception);
+                context.Abort();
+            }
+        }
+        finally
+        {
+            EndAdapterWork(handOff: false);
+        }
+    }
+
+    private void Finish()
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if (state is TimedOut or Ended || Interlocked.CompareExchange(ref _state, Ended, 0) == 0)
+            {
+                break;
+            }
+
+            // A thread the app started is still inside a section; it is brief.
+            spin.SpinOnce();
+        }
+
+        _errors?.Flush();
+        _completion.TrySetResult();
+    }
+
+    private void EnsurePaths()
+    {
+        if (_scriptName is null)
+        {
+            (_scriptName, _pathInfo) = RequestPath.Split(Context.Request, _mountSegments);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http;
+
+namespace Adapter;
+
+/// <summary>
+/// <c>wsgi.input</c>: a synchronous, forward-only stream over the request body. It reads Kestrel's body
+/// pipe and blocks the worker thread (never a pool thread) until data arrives, so the host's
+/// <c>AllowSynchronousIO</c> guard is never involved and the body is never buffered whole.
+/// </summary>
+internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
+{
+    private bool _ended;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException("wsgi.input is not seekable; use CONTENT_LENGTH.");
+
+    public override long Position
+    {
+        get => throw new NotSupportedException("wsgi.input is not seekable.");
+        set => throw new NotSupportedException("wsgi.input is not seekable.");
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return Read(buffer.AsSpan(offset, count));
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty || _ended)
+        {
+            return 0;
+        }
+
+        exchange.BeginAdapterWork();
+        try
+        {
+            var reader = exchange.Context.Request.BodyReader;
+            var result = Wait(reader);
+            var data = result.Buffer;
+            if (data.IsEmpty)
+            {
+                reader.AdvanceTo(data.End);
+                if (result.IsCanceled)
+                {
+                    throw new IOException("Reading the request body was canceled.");
+                }
+
+                _ended = true;
+                return 0;
+            }
+
+            var count = (int)Math.Min(buffer.Length, data.Length);
+            data.Slice(0, count).CopyTo(buffer);
+            reader.AdvanceTo(data.GetPosition(count));
+            return count;
+        }
+        finally
+        {
+            exchange.EndAdapterWork(handOff: true);
+        }
+    }
+
+    public override int ReadByte()
+    {
+        Span<byte> one = stackalloc byte[1];
+        return Read(one) == 0 ? -1 : one[0];
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        Task.FromResult(Read(buffer, offset, count));
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Read(buffer.Span));
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("wsgi.input is not seekable.");
+
+    public override void SetLength(long value) => throw new NotSupportedException("wsgi.input is read-only.");
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("wsgi.input is read-only.");
+
+    private static ReadResult Wait(PipeReader reader)
+    {
+        try
+        {
+            var pending = reader.ReadAsync();
+            return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException ex)
+        {
+            // The client went away mid-body: a cut-short body must never look complete.
+            throw new IOException("The request body was cut short: the client went away.", ex);
+        }
+    }
+}

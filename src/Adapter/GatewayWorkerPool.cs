@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Adapter;
+
+/// <summary>
+/// The dedicated threads that run gateway apps. Apps block (database drivers, synchronous body reads,
+/// sleeps), so they never run on the .NET thread pool, where blocking would starve Kestrel itself.
+/// Threads start lazily, up to <see cref="GatewayOptions.WorkerThreads"/>, and are kept.
+/// </summary>
+internal sealed class GatewayWorkerPool : IDisposable
+{
+    private readonly ConcurrentQueue<GatewayExchange> _queue = new();
+    private readonly SemaphoreSlim _ready = new(0);
+    private readonly List<Thread> _threads = [];
+    private readonly ILogger _logger;
+    private readonly int _workerLimit;
+    private readonly int _queueLimit;
+    private int _queued;
+    private int _live;
+    private int _idle;
+    private int _abandoned;
+    private int _nextId;
+    private volatile bool _stopping;
+    private volatile bool _disposed;
+
+    public GatewayWorkerPool(GatewayOptions options, ILoggerFactory loggerFactory, IHostApplicationLifetime? lifetime = null)
+    {
+        Options = options;
+        _workerLimit = options.WorkerThreads;
+        _queueLimit = options.QueueLimit;
+        _logger = loggerFactory.CreateLogger(GatewayLog.CategoryName);
+        if (lifetime is not null)
+        {
+            lifetime.ApplicationStopping.Register(static s => ((GatewayWorkerPool)s!).Stop(), this);
+            lifetime.ApplicationStopped.Register(static s => ((GatewayWorkerPool)s!).Dispose(), this);
+        }
+    }
+
+    public GatewayOptions Options { get; }
+
+    public ILogger Logger => _logger;
+
+    /// <summary>True once the host began stopping: new requests are refused, in-flight ones go on.</summary>
+    public bool IsStopping => _stopping;
+
+    /// <summary>How many threads this pool runs, abandoned ones included.</summary>
+    public int ThreadCount
+    {
+        get { lock (_threads) { return _threads.Count(static t => t.IsAlive); } }
+    }
+
+    public int IdleCount => Volatile.Read(ref _idle);
+
+    public int QueuedCount => Volatile.Read(ref _queued);
+
+    public bool TryEnqueue(GatewayExchange exchange)
+    {
+        if (_stopping)
+        {
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _queued) > _queueLimit)
+        {
+            Interlocked.Decrement(ref _queued);
+            return false;
+        }
+
+        _queue.Enqueue(exchange);
+        StartWorkerIfNeeded();
+        _ready.Release();
+        return true;
+    }
+
+    public void Stop() => _stopping = true;
+
+    /// <summary>
+    /// Gives up on a worker stuck in an app past its timeout: a replacement may start, so a hung app never
+    /// shrinks the pool. The stuck thread retires when the app finally returns.
+    /// </summary>
+    public void Abandon(GatewayWorker worker)
+    {
+        if (worker.IsAbandoned)
+        {
+            return;
+        }
+
+        // Threads never grow without bound: past one pool's worth of stuck threads, stop replacing them.
+        var abandoned = Interlocked.Increment(ref _abandoned);
+        if (abandoned > _workerLimit)
+        {
+            Interlocked.Decrement(ref _abandoned);
+            GatewayLog.TooManyAbandoned(_logger, abandoned - 1);
+            return;
+        }
+
+        worker.IsAbandoned = true;
+        Interlocked.Decrement(ref _live);
+        GatewayLog.WorkerAbandoned(_logger, worker.Name);
+        StartWorkerIfNeeded();
+    }
+
+    private void StartWorkerIfNeeded()
+    {
+        while (true)
+        {
+            var live = Volatile.Read(ref _live);
+            if (live >= _workerLimit || Volatile.Read(ref _idle) >= Volatile.Read(ref _queued))
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _live, live + 1, live) == live)
+            {
+                var worker = new GatewayWorker($"Gateway worker {Interlocked.Increment(ref _nextId)}");
+                var thread = new Thread(static s => ((GatewayWorker)s!).Pool!.Run((GatewayWorker)s!))
+                {
+                    IsBackground = true,
+                    Name = worker.Name,
+                };
+                worker.Pool = this;
+                lock (_threads)
+                {
+                    _threads.RemoveAll(static t => !t.IsAlive);
+                    _threads.Add(thread);
+                }
+
+                thread.Start(worker);
+                GatewayLog.WorkerStarted(_logger, worker.Name);
+                return;
+            }
+        }
+    }
+
+    private void Run(GatewayWorker worker)
+    {
+        while (true)
+        {
+            Interlocked.Increment(ref _idle);
+            _ready.Wait();
+            Interlocked.Decrement(ref _idle);
+            if (_disposed)
+            {
+                return;
+            }
+
+            if (!_queue.TryDequeue(out var exchange))
+            {
+                continue;
+            }
+
+            Interlocked.Decrement(ref _queued);
+            exchange.Execute(worker);
+            if (worker.IsAbandoned)
+            {
+                Interlocked.Decrement(ref _abandoned);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Stops and joins the workers; requests still queued are answered 503.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _stopping = true;
+        _disposed = true;
+        while (_queue.TryDequeue(out var exchange))
+        {
+            Interlocked.Decrement(ref _queued);
+            exchange.Reject();
+        }
+
+        Thread[] threads;
+        lock (_threads)
+        {
+            threads = [.. _threads];
+        }
+
+        _ready.Release(threads.Length);
+        foreach (var thread in threads)
+        {
+            // A worker still inside an app cannot be interrupted; it is a background thread and dies with the process.
+            thread.Join(TimeSpan.FromSeconds(5));
+        }
+    }
+}
