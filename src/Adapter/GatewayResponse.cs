@@ -108,9 +108,9 @@ internal sealed class GatewayResponse
 
             if (_bodyAllowed && _declaredLength >= 0 && _sent < _declaredLength)
             {
-                // The client must see a short body, never wait for bytes that will not come.
+                // The client must see a short body, never wait for bytes that will not come: Kestrel ends the
+            // connection (FIN after the bytes sent) when a response falls short of its Content-Length.
                 GatewayLog.ContentLengthShort(_exchange.Logger, _sent, _declaredLength, _exchange.Method, _exchange.LogPath);
-                _exchange.Context.Abort();
             }
         }
         finally
