@@ -297,8 +297,10 @@ internal sealed class GatewayExchange
             }
             else
             {
+                // Rethrown into Kestrel, which ends the connection after the bytes already sent and
+                // without the final chunk: the client sees a truncated response, never a complete one.
                 GatewayLog.AppFailedAfterResponse(Logger, Method, LogPath, exception);
-                context.Abort();
+                _failure = ExceptionDispatchInfo.Capture(exception);
             }
         }
         finally

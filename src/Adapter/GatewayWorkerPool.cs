@@ -62,7 +62,10 @@ internal sealed class GatewayWorkerPool : IDisposable
             return false;
         }
 
-        if (Interlocked.Increment(ref _queued) > _queueLimit)
+        // Only requests no worker can take at once count against the queue limit.
+        var queued = Interlocked.Increment(ref _queued);
+        var free = Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live));
+        if (queued - free > _queueLimit)
         {
             Interlocked.Decrement(ref _queued);
             return false;

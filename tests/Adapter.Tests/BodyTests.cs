@@ -67,7 +67,7 @@ public sealed class BodyTests
         // The connection is still in step: nothing extra was sent after the five bytes.
         await raw.SendAsync("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         Assert.Equal("abcde", (await raw.ReadResponseAsync()).Body);
-        await host.Logs.WaitForAsync(static e => e.EventId.Id == 4 && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        await host.Logs.WaitForAsync(static e => e.Is(4) && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public sealed class BodyTests
         Assert.Contains("Content-Length: 100", text, StringComparison.Ordinal);
         var body = text[(text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
         Assert.Equal("only ten..", body);
-        await host.Logs.WaitForAsync(static e => e.EventId.Id == 5);
+        await host.Logs.WaitForAsync(static e => e.Is(5));
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public sealed class BodyTests
         Assert.StartsWith($"HTTP/1.1 {status}", next);
         Assert.DoesNotContain("should not", next, StringComparison.Ordinal);
         Assert.Equal(2, body.Disposals);
-        await host.Logs.WaitForAsync(static e => e.EventId.Id == 6);
+        await host.Logs.WaitForAsync(static e => e.Is(6));
     }
 
     [Fact]
@@ -188,7 +188,7 @@ public sealed class BodyTests
         }
 
         await finallyRan.Task.WaitAsync(TestHost.Wait);
-        var disconnect = await host.Logs.WaitForAsync(static e => e.EventId.Id == 3);
+        var disconnect = await host.Logs.WaitForAsync(static e => e.Is(3));
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, disconnect.Level);
         Assert.DoesNotContain(host.Logs.Adapter, static e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
 

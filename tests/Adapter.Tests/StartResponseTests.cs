@@ -220,6 +220,6 @@ public sealed class StartResponseTests
 
         using var response = await host.Client.GetAsync("/");
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
-        await host.Logs.WaitForAsync(static e => e.EventId.Id == 1 && e.Exception!.Message.Contains("null chunk", StringComparison.Ordinal));
+        await host.Logs.WaitForAsync(static e => e.Is(1) && e.Exception!.Message.Contains("null chunk", StringComparison.Ordinal));
     }
 }

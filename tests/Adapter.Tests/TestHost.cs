@@ -66,7 +66,11 @@ internal sealed class TestHost : IAsyncDisposable
 }
 
 /// <summary>One captured log line.</summary>
-internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception);
+internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception)
+{
+    /// <summary>True for the adapter's own event <paramref name="id"/>.</summary>
+    public bool Is(int id) => Category == "Adapter.Gateway" && EventId.Id == id;
+}
 
 /// <summary>Collects every log line the host writes.</summary>
 internal sealed class LogSink : ILoggerProvider
