@@ -6,7 +6,11 @@ namespace Adapter;
 /// <summary>Runs a gateway app as terminal middleware.</summary>
 public static class GatewayApplicationBuilderExtensions
 {
-    /// <summary>Runs <paramref name="gatewayApp"/> for every request that reaches this point, like <c>app.Run</c>.</summary>
+    /// <summary>
+    /// Runs <paramref name="gatewayApp"/> for every request that reaches this point, like <c>app.Run</c>.
+    /// A request that endpoint routing already matched to an endpoint (<c>MapGet</c>, controllers…) goes on to
+    /// that endpoint, so new routes can replace the gateway app one at a time.
+    /// </summary>
     /// <param name="app">The application builder.</param>
     /// <param name="gatewayApp">The gateway app.</param>
     /// <returns>The application builder.</returns>
@@ -15,8 +19,7 @@ public static class GatewayApplicationBuilderExtensions
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(gatewayApp);
         var handler = new GatewayHandler(gatewayApp, GatewayWorkerPoolResolver.Resolve(app.ApplicationServices));
-        app.Run(context => handler.InvokeAsync(context));
-        return app;
+        return app.Use(next => context => HasEndpoint(context) ? next(context) : handler.InvokeAsync(context));
     }
 
     /// <summary>
@@ -37,6 +40,29 @@ public static class GatewayApplicationBuilderExtensions
             return app.UseGatewayApp(gatewayApp);
         }
 
-        return app.Map(mount, branch => branch.UseGatewayApp(gatewayApp));
+        var handler = new GatewayHandler(gatewayApp, GatewayWorkerPoolResolver.Resolve(app.ApplicationServices));
+        return app.Use(next => context =>
+            !HasEndpoint(context) && context.Request.Path.StartsWithSegments(mount, out var matched, out var remaining)
+                ? InvokeMountedAsync(handler, context, matched, remaining)
+                : next(context));
+    }
+
+    private static bool HasEndpoint(HttpContext context) => context.GetEndpoint()?.RequestDelegate is not null;
+
+    private static async Task InvokeMountedAsync(GatewayHandler handler, HttpContext context, PathString matched, PathString remaining)
+    {
+        var request = context.Request;
+        var (pathBase, path) = (request.PathBase, request.Path);
+        request.PathBase = pathBase.Add(matched);
+        request.Path = remaining;
+        try
+        {
+            await handler.InvokeAsync(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            request.PathBase = pathBase;
+            request.Path = path;
+        }
     }
 }
