@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -33,7 +34,8 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton(static provider => new GatewayWorkerPool(
             provider.GetRequiredService<IOptions<GatewayOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>(),
-            provider.GetService<IHostApplicationLifetime>()));
+            provider.GetService<IHostApplicationLifetime>(),
+            provider.GetService<IMeterFactory>()));
         return services;
     }
 }

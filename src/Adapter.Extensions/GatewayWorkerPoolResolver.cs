@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -25,6 +26,7 @@ internal static class GatewayWorkerPoolResolver
             return new GatewayWorkerPool(
                 options,
                 provider.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
-                provider.GetService<IHostApplicationLifetime>());
+                provider.GetService<IHostApplicationLifetime>(),
+                provider.GetService<IMeterFactory>());
         });
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -24,6 +25,8 @@ internal sealed class GatewayExchange
     private readonly ExecutionContext? _executionContext;
     private readonly int _mountSegments;
     private int _state;
+    private int _answered;
+    private GatewayResult _result;
     private long _lastHandOff;
     private GatewayWorker? _worker;
     private ExceptionDispatchInfo? _failure;
@@ -41,6 +44,7 @@ internal sealed class GatewayExchange
         Method = request.Method;
         LogPath = request.PathBase.HasValue ? request.PathBase.Value + request.Path.Value : request.Path.Value ?? "";
         _lastHandOff = Environment.TickCount64;
+        ArrivedAt = Stopwatch.GetTimestamp();
 
         // The app sees the request's Activity, logging scopes and AsyncLocals, as code on the request thread would.
         _executionContext = ExecutionContext.Capture();
@@ -49,6 +53,11 @@ internal sealed class GatewayExchange
     }
 
     public HttpContext Context { get; }
+
+    /// <summary>When the request reached the adapter, as a <see cref="Stopwatch"/> timestamp.</summary>
+    public long ArrivedAt { get; }
+
+    private GatewayMetrics Metrics => _handler.Metrics;
 
     public string Method { get; }
 
@@ -145,12 +154,22 @@ internal sealed class GatewayExchange
 
     public void ThrowIfFailed() => _failure?.Throw();
 
+    /// <summary>Counts the request's outcome; only the first call per request counts.</summary>
+    public void MarkAnswered(GatewayResult result)
+    {
+        if (Interlocked.Exchange(ref _answered, 1) == 0)
+        {
+            Metrics.Answered(result, ArrivedAt);
+        }
+    }
+
     /// <summary>Answers a request still queued when the pool shuts down; the app is never called.</summary>
     public void Reject()
     {
         if (Interlocked.CompareExchange(ref _state, Ended, 0) == 0)
         {
             WasRejected = true;
+            MarkAnswered(GatewayResult.Rejected);
             _completion.TrySetResult();
         }
     }
@@ -195,10 +214,32 @@ internal sealed class GatewayExchange
         if (aborted)
         {
             GatewayLog.DroppedWhileQueued(Logger, Method, LogPath);
+            _result = GatewayResult.Canceled;
             Finish();
             return;
         }
 
+        Metrics.Started();
+        try
+        {
+            using var activity = GatewayDiagnostics.Source.StartActivity(GatewayDiagnostics.AppActivityName);
+            activity?.SetTag(GatewayDiagnostics.TimeInQueueTag, Stopwatch.GetElapsedTime(ArrivedAt).TotalSeconds);
+            RunApp();
+            if (_result != GatewayResult.Completed)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, _result.ToString());
+            }
+        }
+        finally
+        {
+            Metrics.Stopped();
+        }
+
+        Finish();
+    }
+
+    private void RunApp()
+    {
         IEnumerable<byte[]>? body = null;
         IEnumerator<byte[]>? enumerator = null;
         var closed = false;
@@ -234,8 +275,6 @@ internal sealed class GatewayExchange
 
             HandleFailure(ex);
         }
-
-        Finish();
     }
 
     /// <summary>Disposes the iterable and its enumerator, each exactly once; a failure there is logged, never thrown.</summary>
@@ -278,8 +317,10 @@ internal sealed class GatewayExchange
         try
         {
             var context = Context;
+            _result = GatewayResult.Failed;
             if (exception is ClientDisconnectedException || context.RequestAborted.IsCancellationRequested)
             {
+                _result = GatewayResult.Canceled;
                 GatewayLog.ClientDisconnected(Logger, Method, LogPath);
             }
             else if (exception is BadHttpRequestException bad && !context.Response.HasStarted)
@@ -325,6 +366,7 @@ internal sealed class GatewayExchange
         }
 
         _errors?.Flush();
+        MarkAnswered(_result);
         _completion.TrySetResult();
     }
 

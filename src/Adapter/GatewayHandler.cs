@@ -22,6 +22,8 @@ internal sealed class GatewayHandler
 
     public ILogger Logger => _pool.Logger;
 
+    public GatewayMetrics Metrics => _pool.Metrics;
+
     /// <param name="context">The request.</param>
     /// <param name="mountSegments">Leading segments of <c>Request.Path</c> that belong to SCRIPT_NAME (endpoint routing).</param>
     public Task InvokeAsync(HttpContext context, int mountSegments = 0)
@@ -29,6 +31,7 @@ internal sealed class GatewayHandler
         if (_pool.IsStopping)
         {
             GatewayLog.RejectedWhileStopping(Logger, context.Request.Method, context.Request.Path.Value ?? "");
+            Metrics.Answered(GatewayResult.Rejected, System.Diagnostics.Stopwatch.GetTimestamp());
             return Unavailable(context);
         }
 
@@ -43,6 +46,8 @@ internal sealed class GatewayHandler
             {
                 GatewayLog.QueueFull(Logger, _pool.Options.QueueLimit, exchange.Method, exchange.LogPath);
             }
+
+            exchange.MarkAnswered(GatewayResult.Rejected);
 
             return Unavailable(context);
         }
@@ -88,6 +93,7 @@ internal sealed class GatewayHandler
     private void TimeOut(GatewayExchange exchange, TimeSpan timeout)
     {
         GatewayLog.RequestTimedOut(Logger, timeout, exchange.Method, exchange.LogPath);
+        exchange.MarkAnswered(GatewayResult.TimedOut);
         if (exchange.Worker is { } worker)
         {
             _pool.Abandon(worker);

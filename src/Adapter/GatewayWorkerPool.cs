@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -20,14 +21,20 @@ internal sealed class GatewayWorkerPool : IDisposable
     private int _queued;
     private int _live;
     private int _idle;
+    private int _busy;
     private int _abandoned;
     private int _nextId;
     private volatile bool _stopping;
     private volatile bool _disposed;
 
-    public GatewayWorkerPool(GatewayOptions options, ILoggerFactory loggerFactory, IHostApplicationLifetime? lifetime = null)
+    public GatewayWorkerPool(
+        GatewayOptions options,
+        ILoggerFactory loggerFactory,
+        IHostApplicationLifetime? lifetime = null,
+        IMeterFactory? meterFactory = null)
     {
         Options = options;
+        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy)));
         _workerLimit = options.WorkerThreads;
         _queueLimit = options.QueueLimit;
         _logger = loggerFactory.CreateLogger(GatewayLog.CategoryName);
@@ -39,6 +46,8 @@ internal sealed class GatewayWorkerPool : IDisposable
     }
 
     public GatewayOptions Options { get; }
+
+    public GatewayMetrics Metrics { get; }
 
     public ILogger Logger => _logger;
 
@@ -54,6 +63,8 @@ internal sealed class GatewayWorkerPool : IDisposable
     public int IdleCount => Volatile.Read(ref _idle);
 
     public int QueuedCount => Volatile.Read(ref _queued);
+
+    public int BusyCount => Volatile.Read(ref _busy);
 
     public bool TryEnqueue(GatewayExchange exchange)
     {
@@ -71,6 +82,7 @@ internal sealed class GatewayWorkerPool : IDisposable
             return false;
         }
 
+        Metrics.Queued();
         _queue.Enqueue(exchange);
         StartWorkerIfNeeded();
         _ready.Release();
@@ -155,7 +167,17 @@ internal sealed class GatewayWorkerPool : IDisposable
             }
 
             Interlocked.Decrement(ref _queued);
-            exchange.Execute(worker);
+            Metrics.Dequeued(exchange.ArrivedAt);
+            Interlocked.Increment(ref _busy);
+            try
+            {
+                exchange.Execute(worker);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _busy);
+            }
+
             if (worker.IsAbandoned)
             {
                 Interlocked.Decrement(ref _abandoned);
@@ -177,6 +199,7 @@ internal sealed class GatewayWorkerPool : IDisposable
         while (_queue.TryDequeue(out var exchange))
         {
             Interlocked.Decrement(ref _queued);
+            Metrics.Dequeued(exchange.ArrivedAt);
             exchange.Reject();
         }
 
@@ -192,5 +215,7 @@ internal sealed class GatewayWorkerPool : IDisposable
             // A worker still inside an app cannot be interrupted; it is a background thread and dies with the process.
             thread.Join(TimeSpan.FromSeconds(5));
         }
+
+        Metrics.Dispose();
     }
 }

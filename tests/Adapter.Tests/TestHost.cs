@@ -68,20 +68,26 @@ internal sealed class TestHost : IAsyncDisposable
 /// <summary>One captured log line.</summary>
 internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception)
 {
+    /// <summary>The key-value pairs of the logging scopes active when the line was written.</summary>
+    public IReadOnlyDictionary<string, object?> Scope { get; init; } = new Dictionary<string, object?>();
+
     /// <summary>True for the adapter's own event <paramref name="id"/>.</summary>
     public bool Is(int id) => Category == "Adapter.Gateway" && EventId.Id == id;
 }
 
 /// <summary>Collects every log line the host writes.</summary>
-internal sealed class LogSink : ILoggerProvider
+internal sealed class LogSink : ILoggerProvider, ISupportExternalScope
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
+    private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
 
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
     public IEnumerable<LogEntry> Adapter => _entries.Where(static e => e.Category == "Adapter.Gateway");
 
-    public ILogger CreateLogger(string categoryName) => new SinkLogger(categoryName, _entries);
+    public ILogger CreateLogger(string categoryName) => new SinkLogger(categoryName, this);
 
     /// <summary>Waits until a line matching <paramref name="match"/> was logged.</summary>
     public async Task<LogEntry> WaitForAsync(Func<LogEntry, bool> match)
@@ -105,13 +111,26 @@ internal sealed class LogSink : ILoggerProvider
     {
     }
 
-    private sealed class SinkLogger(string category, ConcurrentQueue<LogEntry> entries) : ILogger
+    private sealed class SinkLogger(string category, LogSink sink) : ILogger
     {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => sink._scopes.Push(state);
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var scope = new Dictionary<string, object?>();
+            sink._scopes.ForEachScope(static (value, into) =>
+            {
+                if (value is IEnumerable<KeyValuePair<string, object?>> pairs)
+                {
+                    foreach (var (key, item) in pairs)
+                    {
+                        into[key] = item;
+                    }
+                }
+            }, scope);
+            sink._entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception) { Scope = scope });
+        }
     }
 }
