@@ -137,14 +137,17 @@ internal sealed class GatewayExchange
     /// <summary>How long the watchdog should wait before it next checks this request.</summary>
     public TimeSpan TimeUntilTimeout(TimeSpan timeout)
     {
-        if (Volatile.Read(ref _state) > 0)
+        var remaining = timeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastHandOff));
+        if (remaining > TimeSpan.FromMilliseconds(10))
         {
-            // The adapter is sending (perhaps to a slow client): that is not the app's silence.
-            return timeout;
+            return remaining;
         }
 
-        var remaining = timeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastHandOff));
-        return remaining < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : remaining;
+        // Due, but the adapter is inside a section (perhaps sending to a slow client, which is not the app's
+        // silence): look again soon, without spinning.
+        return Volatile.Read(ref _state) > 0
+            ? TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 1000))
+            : TimeSpan.FromMilliseconds(10);
     }
 
     /// <summary>Marks the request timed out when the app has been silent past <paramref name="timeout"/>.</summary>

@@ -96,7 +96,7 @@ internal sealed class GatewayHandler
         exchange.MarkAnswered(GatewayResult.TimedOut);
         if (exchange.Worker is { } worker)
         {
-            _pool.Abandon(worker);
+            _pool.Abandon(worker, exchange);
         }
 
         var context = exchange.Context;

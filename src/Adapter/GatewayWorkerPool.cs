@@ -95,34 +95,34 @@ internal sealed class GatewayWorkerPool : IDisposable
     /// Gives up on a worker stuck in an app past its timeout: a replacement may start, so a hung app never
     /// shrinks the pool. The stuck thread retires when the app finally returns.
     /// </summary>
-    public void Abandon(GatewayWorker worker)
+    public void Abandon(GatewayWorker worker, GatewayExchange exchange)
     {
-        if (worker.IsAbandoned)
-        {
-            return;
-        }
-
         // Threads never grow without bound: past one pool's worth of stuck threads, stop replacing them.
-        var abandoned = Interlocked.Increment(ref _abandoned);
-        if (abandoned > _workerLimit)
+        var abandoned = Volatile.Read(ref _abandoned);
+        if (abandoned >= _workerLimit)
         {
-            Interlocked.Decrement(ref _abandoned);
-            GatewayLog.TooManyAbandoned(_logger, abandoned - 1);
+            GatewayLog.TooManyAbandoned(_logger, abandoned);
             return;
         }
 
-        worker.IsAbandoned = true;
+        if (!worker.TryAbandon(exchange))
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _abandoned);
         Interlocked.Decrement(ref _live);
         GatewayLog.WorkerAbandoned(_logger, worker.Name);
-        StartWorkerIfNeeded();
+        StartWorkerIfNeeded(replacing: true);
     }
 
-    private void StartWorkerIfNeeded()
+    /// <param name="replacing">True when a stuck worker was given up on: its replacement starts at once, so the pool keeps its size.</param>
+    private void StartWorkerIfNeeded(bool replacing = false)
     {
         while (true)
         {
             var live = Volatile.Read(ref _live);
-            if (live >= _workerLimit || Volatile.Read(ref _idle) >= Volatile.Read(ref _queued))
+            if (live >= _workerLimit || (!replacing && Volatile.Read(ref _idle) >= Volatile.Read(ref _queued)))
             {
                 return;
             }
@@ -169,6 +169,7 @@ internal sealed class GatewayWorkerPool : IDisposable
             Interlocked.Decrement(ref _queued);
             Metrics.Dequeued(exchange.ArrivedAt);
             Interlocked.Increment(ref _busy);
+            worker.Begin(exchange);
             try
             {
                 exchange.Execute(worker);
@@ -178,7 +179,7 @@ internal sealed class GatewayWorkerPool : IDisposable
                 Interlocked.Decrement(ref _busy);
             }
 
-            if (worker.IsAbandoned)
+            if (worker.End())
             {
                 Interlocked.Decrement(ref _abandoned);
                 return;
