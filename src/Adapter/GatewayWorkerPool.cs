@@ -57,7 +57,13 @@ internal sealed class GatewayWorkerPool : IDisposable
     /// <summary>How many threads this pool runs, abandoned ones included.</summary>
     public int ThreadCount
     {
-        get { lock (_threads) { return _threads.Count(static t => t.IsAlive); } }
+        get
+        {
+            lock (_threads)
+            {
+                return _threads.Count;
+            }
+        }
     }
 
     public int IdleCount => Volatile.Read(ref _idle);
@@ -138,7 +144,6 @@ internal sealed class GatewayWorkerPool : IDisposable
                 worker.Pool = this;
                 lock (_threads)
                 {
-                    _threads.RemoveAll(static t => !t.IsAlive);
                     _threads.Add(thread);
                 }
 
@@ -150,6 +155,22 @@ internal sealed class GatewayWorkerPool : IDisposable
     }
 
     private void Run(GatewayWorker worker)
+    {
+        try
+        {
+            RunLoop(worker);
+        }
+        finally
+        {
+            // A thread leaves the list only itself, when it ends: a thread added but not yet started is never lost.
+            lock (_threads)
+            {
+                _threads.Remove(Thread.CurrentThread);
+            }
+        }
+    }
+
+    private void RunLoop(GatewayWorker worker)
     {
         while (true)
         {
