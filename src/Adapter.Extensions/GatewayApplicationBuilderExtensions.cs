@@ -18,7 +18,7 @@ public static class GatewayApplicationBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(gatewayApp);
-        var handler = new GatewayHandler(gatewayApp, GatewayWorkerPoolResolver.Resolve(app.ApplicationServices));
+        var handler = GatewayWorkerPoolResolver.CreateHandler(app.ApplicationServices, gatewayApp);
         return app.Use(next => context => HasEndpoint(context) ? next(context) : handler.InvokeAsync(context));
     }
 
@@ -40,7 +40,7 @@ public static class GatewayApplicationBuilderExtensions
             return app.UseGatewayApp(gatewayApp);
         }
 
-        var handler = new GatewayHandler(gatewayApp, GatewayWorkerPoolResolver.Resolve(app.ApplicationServices));
+        var handler = GatewayWorkerPoolResolver.CreateHandler(app.ApplicationServices, gatewayApp);
         return app.Use(next => context =>
             !HasEndpoint(context) && context.Request.Path.StartsWithSegments(mount, out var matched, out var remaining)
                 ? InvokeMountedAsync(handler, context, matched, remaining)

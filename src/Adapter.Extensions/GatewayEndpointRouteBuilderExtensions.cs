@@ -22,7 +22,7 @@ public static class GatewayEndpointRouteBuilderExtensions
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentNullException.ThrowIfNull(pattern);
         ArgumentNullException.ThrowIfNull(gatewayApp);
-        var handler = new GatewayHandler(gatewayApp, GatewayWorkerPoolResolver.Resolve(endpoints.ServiceProvider));
+        var handler = GatewayWorkerPoolResolver.CreateHandler(endpoints.ServiceProvider, gatewayApp);
         var prefix = pattern.TrimEnd('/');
         return endpoints
             .Map($"{prefix}/{{**{RestParameter}}}", context => handler.InvokeAsync(context, MountSegments(context)))

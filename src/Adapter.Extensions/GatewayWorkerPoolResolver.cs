@@ -13,6 +13,9 @@ internal static class GatewayWorkerPoolResolver
 {
     private static readonly ConditionalWeakTable<IServiceProvider, GatewayWorkerPool> Fallbacks = [];
 
+    /// <summary>A handler for <paramref name="app"/> on the host's worker pool.</summary>
+    public static GatewayHandler CreateHandler(IServiceProvider services, GatewayApp app) => new(app, Resolve(services));
+
     public static GatewayWorkerPool Resolve(IServiceProvider services) =>
         services.GetService<GatewayWorkerPool>() ?? Fallbacks.GetValue(services, static provider =>
         {

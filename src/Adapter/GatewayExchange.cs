@@ -103,22 +103,28 @@ internal sealed class GatewayExchange
 
     public void BeginAdapterWork()
     {
+        if (!TryBeginAdapterWork())
+        {
+            throw Volatile.Read(ref _state) == TimedOut
+                ? new RequestTimedOutException()
+                : new InvalidOperationException("The request has ended; its environ, input and write are no longer usable.");
+        }
+    }
+
+    /// <summary>Opens an adapter section; false once the request timed out or ended.</summary>
+    private bool TryBeginAdapterWork()
+    {
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if (state == TimedOut)
+            if (state is TimedOut or Ended)
             {
-                throw new RequestTimedOutException();
-            }
-
-            if (state == Ended)
-            {
-                throw new InvalidOperationException("The request has ended; its environ, input and write are no longer usable.");
+                return false;
             }
 
             if (Interlocked.CompareExchange(ref _state, state + 1, state) == state)
             {
-                return;
+                return true;
             }
         }
     }
@@ -194,11 +200,7 @@ internal sealed class GatewayExchange
     private void Run()
     {
         bool aborted;
-        try
-        {
-            BeginAdapterWork();
-        }
-        catch (Exception ex) when (ex is RequestTimedOutException or InvalidOperationException)
+        if (!TryBeginAdapterWork())
         {
             // Timed out or rejected while queued: the client was already answered.
             return;
@@ -307,11 +309,7 @@ internal sealed class GatewayExchange
 
     private void HandleFailure(Exception exception)
     {
-        try
-        {
-            BeginAdapterWork();
-        }
-        catch (Exception ex) when (ex is RequestTimedOutException or InvalidOperationException)
+        if (!TryBeginAdapterWork())
         {
             // The watchdog answered the client already; this app's output is discarded.
             return;

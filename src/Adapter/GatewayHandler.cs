@@ -28,13 +28,6 @@ internal sealed class GatewayHandler
     /// <param name="mountSegments">Leading segments of <c>Request.Path</c> that belong to SCRIPT_NAME (endpoint routing).</param>
     public Task InvokeAsync(HttpContext context, int mountSegments = 0)
     {
-        if (_pool.IsStopping)
-        {
-            GatewayLog.RejectedWhileStopping(Logger, context.Request.Method, context.Request.Path.Value ?? "");
-            Metrics.Answered(GatewayResult.Rejected, System.Diagnostics.Stopwatch.GetTimestamp());
-            return Unavailable(context);
-        }
-
         var exchange = new GatewayExchange(this, context, mountSegments);
         if (!_pool.TryEnqueue(exchange))
         {

@@ -101,15 +101,12 @@ internal sealed class GatewayResponse
         _exchange.BeginAdapterWork();
         try
         {
-            if (!_committed)
-            {
-                Commit();
-            }
+            Commit();
 
             if (_bodyAllowed && _declaredLength >= 0 && _sent < _declaredLength)
             {
                 // The client must see a short body, never wait for bytes that will not come: Kestrel ends the
-            // connection (FIN after the bytes sent) when a response falls short of its Content-Length.
+                // connection (FIN after the bytes sent) when a response falls short of its Content-Length.
                 GatewayLog.ContentLengthShort(_exchange.Logger, _sent, _declaredLength, _exchange.Method, _exchange.LogPath);
             }
         }
@@ -124,10 +121,7 @@ internal sealed class GatewayResponse
         _exchange.BeginAdapterWork();
         try
         {
-            if (!_committed)
-            {
-                Commit();
-            }
+            Commit();
 
             if (!_bodyAllowed)
             {
@@ -185,10 +179,7 @@ internal sealed class GatewayResponse
             return;
         }
 
-        if (!_committed)
-        {
-            Commit();
-        }
+        Commit();
 
         if (!_bodyAllowed)
         {
@@ -257,9 +248,14 @@ internal sealed class GatewayResponse
         return Math.Max(0, room);
     }
 
-    /// <summary>Hands the status and headers to the server. Runs at most once per request.</summary>
+    /// <summary>Hands the status and headers to the server, the first time it is called; later calls do nothing.</summary>
     private void Commit()
     {
+        if (_committed)
+        {
+            return;
+        }
+
         if (!_started)
         {
             throw new InvalidOperationException("The gateway app did not call start_response before its body ended or its first chunk.");

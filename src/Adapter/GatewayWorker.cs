@@ -9,8 +9,6 @@ internal sealed class GatewayWorker(string name)
 
     public string Name { get; } = name;
 
-    public GatewayWorkerPool? Pool { get; set; }
-
     public void Begin(GatewayExchange exchange)
     {
         lock (_gate)

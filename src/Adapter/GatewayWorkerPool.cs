@@ -136,18 +136,17 @@ internal sealed class GatewayWorkerPool : IDisposable
             if (Interlocked.CompareExchange(ref _live, live + 1, live) == live)
             {
                 var worker = new GatewayWorker($"Gateway worker {Interlocked.Increment(ref _nextId)}");
-                var thread = new Thread(static s => ((GatewayWorker)s!).Pool!.Run((GatewayWorker)s!))
+                var thread = new Thread(() => Run(worker))
                 {
                     IsBackground = true,
                     Name = worker.Name,
                 };
-                worker.Pool = this;
                 lock (_threads)
                 {
                     _threads.Add(thread);
                 }
 
-                thread.Start(worker);
+                thread.Start();
                 GatewayLog.WorkerStarted(_logger, worker.Name);
                 return;
             }
@@ -182,13 +181,11 @@ internal sealed class GatewayWorkerPool : IDisposable
                 return;
             }
 
-            if (!_queue.TryDequeue(out var exchange))
+            if (!TryDequeue(out var exchange))
             {
                 continue;
             }
 
-            Interlocked.Decrement(ref _queued);
-            Metrics.Dequeued(exchange.ArrivedAt);
             Interlocked.Increment(ref _busy);
             worker.Begin(exchange);
             try
@@ -208,6 +205,18 @@ internal sealed class GatewayWorkerPool : IDisposable
         }
     }
 
+    private bool TryDequeue([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GatewayExchange? exchange)
+    {
+        if (!_queue.TryDequeue(out exchange))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref _queued);
+        Metrics.Dequeued(exchange.ArrivedAt);
+        return true;
+    }
+
     /// <summary>Stops and joins the workers; requests still queued are answered 503.</summary>
     public void Dispose()
     {
@@ -218,10 +227,8 @@ internal sealed class GatewayWorkerPool : IDisposable
 
         _stopping = true;
         _disposed = true;
-        while (_queue.TryDequeue(out var exchange))
+        while (TryDequeue(out var exchange))
         {
-            Interlocked.Decrement(ref _queued);
-            Metrics.Dequeued(exchange.ArrivedAt);
             exchange.Reject();
         }
 
