@@ -9,6 +9,11 @@ var app = builder.Build();
 // The C# gateway apps of the seed document, next to plain ASP.NET Core endpoints for comparison.
 app.MapGet("/native/hello", () => Results.Text("Hello, World!", "text/plain"));
 app.MapGet("/native/stream", NativeStream.WriteAsync);
+if (app.Configuration.GetValue<bool>("Bench:AllocationRoute"))
+{
+    // bench/run.sh reads the process's own allocation counter here, before and after a fixed number of requests.
+    app.MapGet("/native/allocated", () => GC.GetTotalAllocatedBytes(precise: true).ToString(System.Globalization.CultureInfo.InvariantCulture));
+}
 
 var mini = new MiniFramework();
 mini.Route("/", MiniPages.Index);

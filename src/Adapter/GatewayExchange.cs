@@ -278,6 +278,7 @@ internal sealed class GatewayExchange
                 Close(body, enumerator);
             }
 
+            Response.Settle();
             HandleFailure(ex);
         }
     }

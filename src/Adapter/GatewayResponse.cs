@@ -16,6 +16,7 @@ internal sealed class GatewayResponse
 {
     private readonly GatewayExchange _exchange;
     private readonly Action<byte[]> _write;
+    private readonly GatewayBodyWriter _body;
     private IReadOnlyList<(string Name, string Value)> _headers = [];
     private int _statusCode;
     private string? _reason;
@@ -31,6 +32,7 @@ internal sealed class GatewayResponse
     {
         _exchange = exchange;
         _write = Write;
+        _body = new GatewayBodyWriter(exchange);
         StartResponse = Start;
     }
 
@@ -102,6 +104,7 @@ internal sealed class GatewayResponse
         try
         {
             Commit();
+            _body.WaitForDrain();
 
             if (_bodyAllowed && _declaredLength >= 0 && _sent < _declaredLength)
             {
@@ -136,6 +139,7 @@ internal sealed class GatewayResponse
                 return;
             }
 
+            _body.WaitForDrain();
             var context = _exchange.Context;
             try
             {
@@ -205,25 +209,12 @@ internal sealed class GatewayResponse
             return;
         }
 
-        var writer = context.Response.BodyWriter;
-        writer.Write(chunk.AsSpan(0, count));
+        _body.Send(chunk.AsSpan(0, count));
         _sent += count;
-        FlushResult result;
-        try
-        {
-            var flush = writer.FlushAsync(aborted);
-            result = flush.IsCompletedSuccessfully ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException ex)
-        {
-            throw new ClientDisconnectedException(ex);
-        }
-
-        if (result.IsCanceled || result.IsCompleted || aborted.IsCancellationRequested)
-        {
-            throw new ClientDisconnectedException();
-        }
     }
+
+    /// <summary>After the app failed: lets bytes already handed over reach Kestrel before the error is handled.</summary>
+    public void Settle() => _body.Settle();
 
     /// <summary>Cuts a chunk down to what the declared Content-Length still allows.</summary>
     private long Fit(long count)

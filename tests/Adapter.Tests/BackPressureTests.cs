@@ -55,7 +55,7 @@ public sealed class BackPressureTests
     }
 
     [Fact]
-    public async Task Each_chunk_reaches_the_client_before_the_next_is_asked_for()
+    public async Task Each_chunk_is_on_its_way_to_the_client_before_the_next_is_asked_for()
     {
         var clientSawFirst = new ManualResetEventSlim();
         await using var host = await TestHost.StartAsync((env, start) => Body(start));

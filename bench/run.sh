@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Measures the gateway against raw Kestrel (the same host's native routes) and against gunicorn and
+# waitress, side by side in one run, interleaved round by round. Prints a table; exits 1 when a target
+# of bench/README.md is missed. Never part of the test suite or CI.
+#
+#   bash bench/run.sh                 # 3 rounds, wrk -t1 -c32 -d10s, 1 GiB streams
+#   ROUNDS=1 DURATION=3s bash bench/run.sh   # a quick look; the targets still apply
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+rounds="${ROUNDS:-3}"
+duration="${DURATION:-10s}"
+stream_bytes="${STREAM_BYTES:-1073741824}"
+alloc_requests="${ALLOC_REQUESTS:-100000}"
+alloc_duration="${ALLOC_DURATION:-4s}"
+host_port=5180
+gunicorn_port=5181
+waitress_port=5182
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+command -v gunicorn >/dev/null || missing+=(gunicorn)
+/usr/bin/python3 -c 'import waitress' 2>/dev/null || missing+=(python3-waitress)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "publishing samples/KestrelHost (Release)" >&2
+dotnet publish samples/KestrelHost -c Release -o "$work/host" -v quiet -nologo >/dev/null
+
+# Logging at Warning, as a production host would run; the allocation route only exists for this script.
+ASPNETCORE_URLS="http://127.0.0.1:$host_port" Logging__LogLevel__Default=Warning Bench__AllocationRoute=true \
+    "$work/host/KestrelHost" >"$work/host.log" 2>&1 &
+host_pid=$!
+pids+=("$host_pid")
+gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$gunicorn_port" --chdir "$root/bench/peers" \
+    --log-level warning hello_wsgi:application >"$work/gunicorn.log" 2>&1 &
+pids+=($!)
+(cd "$root/bench/peers" && exec /usr/bin/python3 -m waitress --listen="127.0.0.1:$waitress_port" --threads=4 \
+    hello_wsgi:application) >"$work/waitress.log" 2>&1 &
+pids+=($!)
+
+wait_ready() {
+    for _ in $(seq 1 100); do
+        curl -fs -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "no answer from $1" >&2
+    exit 1
+}
+
+native="http://127.0.0.1:$host_port/native/hello"
+gateway="http://127.0.0.1:$host_port/"
+gunicorn_url="http://127.0.0.1:$gunicorn_port/"
+waitress_url="http://127.0.0.1:$waitress_port/"
+for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url"; do
+    wait_ready "$url"
+done
+
+# wrk prints latencies as 123.45us, 1.20ms or 1.02s; the table uses microseconds.
+to_us() {
+    awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); print v }
+           else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 }
+           else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 } }'
+}
+
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# One wrk run; appends "rps p50 p99" to $work/<name>.hello.
+hello() {
+    local name="$1" url="$2" out
+    out="$(wrk --latency -t1 -c32 -d"$duration" "$url")"
+    if grep -q 'Non-2xx' <<<"$out"; then
+        echo "$name answered non-2xx responses:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    local rps p50 p99
+    rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
+    p50="$(awk '$1 == "50%" { print $2 }' <<<"$out" | to_us)"
+    p99="$(awk '$1 == "99%" { print $2 }' <<<"$out" | to_us)"
+    echo "$rps $p50 $p99" >>"$work/$name.hello"
+    echo "  $name: $rps req/s, p50 ${p50}us, p99 ${p99}us" >&2
+}
+
+# One download; appends bytes/s to $work/<name>.stream and, for the gateway, the server's peak RSS growth (KiB).
+stream() {
+    local name="$1" url="$2" before peak speed size
+    echo 5 >"/proc/$host_pid/clear_refs" # resets VmHWM, the peak resident set
+    before="$(awk '/^VmRSS:/ { print $2 }' "/proc/$host_pid/status")"
+    read -r size speed < <(curl -fs -o /dev/null -w '%{size_download} %{speed_download}\n' "$url?bytes=$stream_bytes")
+    peak="$(awk '/^VmHWM:/ { print $2 }' "/proc/$host_pid/status")"
+    if [ "$size" != "$stream_bytes" ]; then
+        echo "$name sent $size of $stream_bytes bytes" >&2
+        exit 1
+    fi
+    echo "$speed" >>"$work/$name.stream"
+    echo "$((peak - before))" >>"$work/$name.rss"
+    echo "  $name: $(awk -v s="$speed" 'BEGIN { printf "%.0f", s / 1048576 }') MiB/s, peak RSS +$((peak - before)) KiB" >&2
+}
+
+# Bytes the host allocated per request over a fixed count; appends to $work/<name>.alloc.
+allocations() {
+    local name="$1" url="$2" before after out count
+    before="$(curl -fs "http://127.0.0.1:$host_port/native/allocated")"
+    # counted.lua stops sending after the count; wrk itself still waits out -d, so keep -d short.
+    out="$(BENCH_REQUESTS="$alloc_requests" wrk -t1 -c32 -d"$alloc_duration" -s "$root/bench/counted.lua" "$url")"
+    after="$(curl -fs "http://127.0.0.1:$host_port/native/allocated")"
+    count="$(awk '/requests in/ { print $1 }' <<<"$out")"
+    echo "$(((after - before) / count))" >>"$work/$name.alloc"
+}
+
+echo "warming up" >&2
+wrk -t1 -c32 -d3s "$native" >/dev/null
+wrk -t1 -c32 -d3s "$gateway" >/dev/null
+curl -fs -o /dev/null "http://127.0.0.1:$host_port/native/stream?bytes=67108864"
+curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
+
+for round in $(seq 1 "$rounds"); do
+    echo "round $round of $rounds" >&2
+    hello native "$native"
+    hello gateway "$gateway"
+    hello gunicorn "$gunicorn_url"
+    hello waitress "$waitress_url"
+    stream native "http://127.0.0.1:$host_port/native/stream"
+    stream gateway "http://127.0.0.1:$host_port/stream"
+    allocations native "$native"
+    allocations gateway "$gateway"
+done
+
+column_median() { awk -v c="$2" '{ print $c }' "$work/$1.hello" | median; }
+
+rps_native="$(column_median native 1)"
+p99_native="$(column_median native 3)"
+stream_native="$(median <"$work/native.stream")"
+stream_gateway="$(median <"$work/gateway.stream")"
+rss_gateway="$(median <"$work/gateway.rss")"
+alloc_native="$(median <"$work/native.alloc")"
+alloc_gateway="$(median <"$work/gateway.alloc")"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo
+echo "hello: wrk -t1 -c32 -d$duration, medians of $rounds interleaved rounds"
+printf '%-10s %12s %10s %10s %12s %12s\n' server "req/s" "p50 us" "p99 us" "rps/native" "p99/native"
+for name in native gateway gunicorn waitress; do
+    rps="$(column_median "$name" 1)"
+    p50="$(column_median "$name" 2)"
+    p99="$(column_median "$name" 3)"
+    printf '%-10s %12.0f %10.0f %10.0f %12s %12s\n' "$name" "$rps" "$p50" "$p99" "$(ratio "$rps" "$rps_native")" "$(ratio "$p99" "$p99_native")"
+done
+echo
+echo "streaming: $stream_bytes bytes per download, medians of $rounds"
+printf '%-10s %12s %12s\n' server "MiB/s" "ratio"
+printf '%-10s %12.0f %12s\n' native "$(awk -v s="$stream_native" 'BEGIN { print s / 1048576 }')" 1.00
+printf '%-10s %12.0f %12s\n' gateway "$(awk -v s="$stream_gateway" 'BEGIN { print s / 1048576 }')" "$(ratio "$stream_gateway" "$stream_native")"
+echo "gateway peak RSS growth during its download: $rss_gateway KiB"
+echo
+echo "allocations: bytes per hello request over $alloc_requests requests (fewer if -d$alloc_duration ran out), medians of $rounds"
+echo "native $alloc_native, gateway $alloc_gateway, gateway above native $((alloc_gateway - alloc_native))"
+echo
+
+failed=0
+check() {
+    if awk "BEGIN { exit !($2) }"; then
+        echo "met:    $1"
+    else
+        echo "MISSED: $1"
+        failed=1
+    fi
+}
+rps_gateway="$(column_median gateway 1)"
+p99_gateway="$(column_median gateway 3)"
+check "hello req/s gateway/native $(ratio "$rps_gateway" "$rps_native") >= 0.90" "$rps_gateway >= 0.9 * $rps_native"
+check "hello p99 gateway/native $(ratio "$p99_gateway" "$p99_native") <= 1.20" "$p99_gateway <= 1.2 * $p99_native"
+check "stream gateway/native $(ratio "$stream_gateway" "$stream_native") >= 0.90" "$stream_gateway >= 0.9 * $stream_native"
+check "stream RSS growth $rss_gateway KiB <= 32768 KiB" "$rss_gateway <= 32 * 1024"
+check "allocations above native $((alloc_gateway - alloc_native)) B <= 1024 B" "$alloc_gateway - $alloc_native <= 1024"
+exit "$failed"
