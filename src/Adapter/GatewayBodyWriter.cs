@@ -23,9 +23,10 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
 
     private const int SegmentSize = 4096;
 
-    private readonly object _gate = new();
-    private List<(byte[] Buffer, int Count)> _ahead = [];
-    private List<(byte[] Buffer, int Count)> _taking = [];
+    // Created when a flush is first left pending: a response Kestrel keeps up with allocates none of them.
+    private object? _gate;
+    private List<(byte[] Buffer, int Count)>? _ahead;
+    private List<(byte[] Buffer, int Count)>? _taking;
     private int _aheadBytes;
     private bool _draining;
     private Exception? _clientGone;
@@ -33,21 +34,13 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
     /// <summary>Sends <paramref name="data"/>; on the worker thread, inside an adapter section. Throws when the client left.</summary>
     public void Send(ReadOnlySpan<byte> data)
     {
-        lock (_gate)
+        // Only the worker starts a drain, so a drain seen ended stays ended until this call starts another.
+        if (Volatile.Read(ref _draining) && TryQueue(data))
         {
-            while (_draining && _clientGone is null && _aheadBytes > 0 && _aheadBytes + data.Length > AheadLimit)
-            {
-                Monitor.Wait(_gate);
-            }
-
-            ThrowIfClientGone();
-            if (_draining)
-            {
-                Queue(data);
-                return;
-            }
+            return;
         }
 
+        ThrowIfClientGone();
         var context = exchange.Context;
         var writer = context.Response.BodyWriter;
         writer.Write(data);
@@ -58,20 +51,12 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
         }
         catch (OperationCanceledException ex)
         {
-            throw new ClientDisconnectedException(ex);
+            throw ClientGone(ex);
         }
 
         if (!flush.IsCompleted)
         {
-            lock (_gate)
-            {
-                _draining = true;
-            }
-
-            // The drain touches the response after this section ends, so it holds a section of its own:
-            // the request cannot time out, and the worker cannot finish, while bytes are still moving.
-            exchange.BeginAdapterWork();
-            _ = DrainAsync(flush);
+            StartDrain(flush);
             return;
         }
 
@@ -82,52 +67,83 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
         }
         catch (OperationCanceledException ex)
         {
-            throw new ClientDisconnectedException(ex);
+            throw ClientGone(ex);
         }
 
         if (IsClientGone(result, context))
         {
-            throw new ClientDisconnectedException();
+            throw ClientGone();
         }
     }
 
     /// <summary>Blocks until every queued byte is in Kestrel's pipe and flushed; throws when the client left.</summary>
     public void WaitForDrain()
     {
-        lock (_gate)
-        {
-            WaitWhileDraining();
-            ThrowIfClientGone();
-        }
+        Settle();
+        ThrowIfClientGone();
     }
 
     /// <summary>Blocks until the drain loop is done, whether or not the client is still there.</summary>
     public void Settle()
     {
-        lock (_gate)
+        if (!Volatile.Read(ref _draining))
         {
-            WaitWhileDraining();
+            return;
+        }
+
+        lock (_gate!)
+        {
+            while (_draining)
+            {
+                Monitor.Wait(_gate);
+            }
         }
     }
 
-    private void WaitWhileDraining()
+    /// <summary>Queues a copy while a drain runs; false when the drain ended meanwhile and the worker owns the pipe again.</summary>
+    private bool TryQueue(ReadOnlySpan<byte> data)
     {
-        while (_draining)
+        lock (_gate!)
         {
-            Monitor.Wait(_gate);
+            while (_draining && _clientGone is null && _aheadBytes > 0 && _aheadBytes + data.Length > AheadLimit)
+            {
+                Monitor.Wait(_gate);
+            }
+
+            if (!_draining || _clientGone is not null)
+            {
+                return false;
+            }
+
+            Queue(data);
+            return true;
         }
+    }
+
+    private void StartDrain(ValueTask<FlushResult> flush)
+    {
+        _gate ??= new object();
+        _ahead ??= [];
+        _taking ??= [];
+        Volatile.Write(ref _draining, true);
+
+        // The drain touches the response after this section ends, so it holds a section of its own:
+        // the request cannot time out, and the worker cannot finish, while bytes are still moving.
+        exchange.BeginAdapterWork();
+        _ = DrainAsync(flush);
     }
 
     private void Queue(ReadOnlySpan<byte> data)
     {
         // Small chunks share a segment, so a flood of tiny writes costs neither a rental nor a flush each.
-        if (_ahead.Count > 0)
+        var ahead = _ahead!;
+        if (ahead.Count > 0)
         {
-            var (last, used) = _ahead[^1];
+            var (last, used) = ahead[^1];
             if (last.Length - used >= data.Length)
             {
                 data.CopyTo(last.AsSpan(used));
-                _ahead[^1] = (last, used + data.Length);
+                ahead[^1] = (last, used + data.Length);
                 _aheadBytes += data.Length;
                 return;
             }
@@ -135,7 +151,7 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
 
         var segment = ArrayPool<byte>.Shared.Rent(Math.Max(SegmentSize, data.Length));
         data.CopyTo(segment);
-        _ahead.Add((segment, data.Length));
+        ahead.Add((segment, data.Length));
         _aheadBytes += data.Length;
     }
 
@@ -150,13 +166,13 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
             {
                 if (IsClientGone(await flush.ConfigureAwait(false), context))
                 {
-                    failure = new ClientDisconnectedException();
+                    failure = ClientGone();
                     return;
                 }
 
-                lock (_gate)
+                lock (_gate!)
                 {
-                    if (_ahead.Count == 0)
+                    if (_ahead!.Count == 0)
                     {
                         return;
                     }
@@ -166,7 +182,7 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
                     Monitor.PulseAll(_gate);
                 }
 
-                foreach (var (buffer, count) in _taking)
+                foreach (var (buffer, count) in _taking!)
                 {
                     writer.Write(buffer.AsSpan(0, count));
                     ArrayPool<byte>.Shared.Return(buffer);
@@ -179,23 +195,23 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
         catch (Exception ex)
         {
             // Cancelled by the client's departure, or the connection failed under the write.
-            failure = new ClientDisconnectedException(ex);
+            failure = ClientGone(ex);
         }
         finally
         {
             // The section closes first, so a worker woken below never waits on it.
             exchange.EndAdapterWork(handOff: false);
-            lock (_gate)
+            lock (_gate!)
             {
                 _clientGone ??= failure;
                 if (failure is not null)
                 {
-                    Release(_ahead);
-                    Release(_taking);
+                    Release(_ahead!);
+                    Release(_taking!);
                     _aheadBytes = 0;
                 }
 
-                _draining = false;
+                Volatile.Write(ref _draining, false);
                 Monitor.PulseAll(_gate);
             }
         }
@@ -214,11 +230,21 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
     private static bool IsClientGone(FlushResult result, HttpContext context) =>
         result.IsCanceled || result.IsCompleted || context.RequestAborted.IsCancellationRequested;
 
+    /// <summary>
+    /// The connection failed under a write: abort the request, so its <see cref="HttpContext.RequestAborted"/>
+    /// token is canceled by the time the app sees the exception, whichever side noticed first.
+    /// </summary>
+    private ClientDisconnectedException ClientGone(Exception? inner = null)
+    {
+        exchange.Context.Abort();
+        return new ClientDisconnectedException(inner);
+    }
+
     private void ThrowIfClientGone()
     {
-        if (_clientGone is not null)
+        if (Volatile.Read(ref _clientGone) is { } gone)
         {
-            throw new ClientDisconnectedException(_clientGone);
+            throw new ClientDisconnectedException(gone);
         }
     }
 }

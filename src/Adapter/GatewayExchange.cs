@@ -140,26 +140,16 @@ internal sealed class GatewayExchange
         Interlocked.Decrement(ref _state);
     }
 
-    /// <summary>How long the watchdog should wait before it next checks this request.</summary>
-    public TimeSpan TimeUntilTimeout(TimeSpan timeout)
-    {
-        var remaining = timeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastHandOff));
-        if (remaining > TimeSpan.FromMilliseconds(10))
-        {
-            return remaining;
-        }
-
-        // Due, but the adapter is inside a section (perhaps sending to a slow client, which is not the app's
-        // silence): look again soon, without spinning.
-        return Volatile.Read(ref _state) > 0
-            ? TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 1000))
-            : TimeSpan.FromMilliseconds(10);
-    }
-
     /// <summary>Marks the request timed out when the app has been silent past <paramref name="timeout"/>.</summary>
     public bool TryTimeOut(TimeSpan timeout) =>
         Environment.TickCount64 - Volatile.Read(ref _lastHandOff) >= (long)timeout.TotalMilliseconds
         && Interlocked.CompareExchange(ref _state, TimedOut, 0) == 0;
+
+    /// <summary>True once the watchdog timed the request out; the app's output is discarded from then on.</summary>
+    public bool HasTimedOut => Volatile.Read(ref _state) == TimedOut;
+
+    /// <summary>Ends the request's wait early, after a timeout; the app may still be running.</summary>
+    public void Release() => _completion.TrySetResult();
 
     public void ThrowIfFailed() => _failure?.Throw();
 

@@ -48,30 +48,14 @@ internal sealed class GatewayHandler
         return WaitAsync(exchange);
     }
 
-    private async Task WaitAsync(GatewayExchange exchange)
+    private static async Task WaitAsync(GatewayExchange exchange)
     {
-        var timeout = _pool.Options.RequestTimeout;
-        if (timeout == Timeout.InfiniteTimeSpan)
+        // The pool's watchdog ends this wait early when the app has been silent past the request timeout.
+        await exchange.Completion.ConfigureAwait(false);
+        if (exchange.HasTimedOut)
         {
-            await exchange.Completion.ConfigureAwait(false);
-        }
-        else
-        {
-            while (!exchange.Completion.IsCompleted)
-            {
-                try
-                {
-                    await exchange.Completion.WaitAsync(exchange.TimeUntilTimeout(timeout)).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                    if (exchange.TryTimeOut(timeout))
-                    {
-                        TimeOut(exchange, timeout);
-                        return;
-                    }
-                }
-            }
+            AnswerTimedOut(exchange.Context);
+            return;
         }
 
         if (exchange.WasRejected)
@@ -83,16 +67,8 @@ internal sealed class GatewayHandler
         exchange.ThrowIfFailed();
     }
 
-    private void TimeOut(GatewayExchange exchange, TimeSpan timeout)
+    private static void AnswerTimedOut(HttpContext context)
     {
-        GatewayLog.RequestTimedOut(Logger, timeout, exchange.Method, exchange.LogPath);
-        exchange.MarkAnswered(GatewayResult.TimedOut);
-        if (exchange.Worker is { } worker)
-        {
-            _pool.Abandon(worker, exchange);
-        }
-
-        var context = exchange.Context;
         if (context.Response.HasStarted)
         {
             context.Abort();

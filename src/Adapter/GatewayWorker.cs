@@ -9,6 +9,21 @@ internal sealed class GatewayWorker(string name)
 
     public string Name { get; } = name;
 
+    /// <summary>The thread this worker runs on; set once, before it starts.</summary>
+    public Thread? Thread { get; set; }
+
+    /// <summary>The request the worker runs now, if any.</summary>
+    public GatewayExchange? Current
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _current;
+            }
+        }
+    }
+
     public void Begin(GatewayExchange exchange)
     {
         lock (_gate)

@@ -14,7 +14,8 @@ internal sealed class GatewayWorkerPool : IDisposable
 {
     private readonly ConcurrentQueue<GatewayExchange> _queue = new();
     private readonly SemaphoreSlim _ready = new(0);
-    private readonly List<Thread> _threads = [];
+    private readonly List<GatewayWorker> _workers = [];
+    private GatewayWatchdog? _watchdog;
     private readonly ILogger _logger;
     private readonly int _workerLimit;
     private readonly int _queueLimit;
@@ -59,12 +60,24 @@ internal sealed class GatewayWorkerPool : IDisposable
     {
         get
         {
-            lock (_threads)
+            lock (_workers)
             {
-                return _threads.Count;
+                return _workers.Count;
             }
         }
     }
+
+    /// <summary>A snapshot of the workers, abandoned ones included.</summary>
+    public GatewayWorker[] Workers()
+    {
+        lock (_workers)
+        {
+            return [.. _workers];
+        }
+    }
+
+    /// <summary>A snapshot of the requests waiting for a worker.</summary>
+    public IEnumerable<GatewayExchange> Queued() => _queue;
 
     public int IdleCount => Volatile.Read(ref _idle);
 
@@ -141,9 +154,16 @@ internal sealed class GatewayWorkerPool : IDisposable
                     IsBackground = true,
                     Name = worker.Name,
                 };
-                lock (_threads)
+                worker.Thread = thread;
+                lock (_workers)
                 {
-                    _threads.Add(thread);
+                    _workers.Add(worker);
+
+                    // Started with the first worker, so a pool that never runs an app costs no thread.
+                    if (_watchdog is null && Options.RequestTimeout != Timeout.InfiniteTimeSpan)
+                    {
+                        _watchdog = new GatewayWatchdog(this, Options.RequestTimeout);
+                    }
                 }
 
                 thread.Start();
@@ -162,9 +182,9 @@ internal sealed class GatewayWorkerPool : IDisposable
         finally
         {
             // A thread leaves the list only itself, when it ends: a thread added but not yet started is never lost.
-            lock (_threads)
+            lock (_workers)
             {
-                _threads.Remove(Thread.CurrentThread);
+                _workers.Remove(worker);
             }
         }
     }
@@ -227,22 +247,30 @@ internal sealed class GatewayWorkerPool : IDisposable
 
         _stopping = true;
         _disposed = true;
+        GatewayWatchdog? watchdog;
+        lock (_workers)
+        {
+            watchdog = _watchdog;
+        }
+
+        // Outside the lock: the watchdog takes it to list the workers.
+        watchdog?.Dispose();
+
         while (TryDequeue(out var exchange))
         {
             exchange.Reject();
         }
 
-        Thread[] threads;
-        lock (_threads)
+        var workers = Workers();
+        if (workers.Length > 0)
         {
-            threads = [.. _threads];
+            _ready.Release(workers.Length);
         }
 
-        _ready.Release(threads.Length);
-        foreach (var thread in threads)
+        foreach (var worker in workers)
         {
             // A worker still inside an app cannot be interrupted; it is a background thread and dies with the process.
-            thread.Join(TimeSpan.FromSeconds(5));
+            worker.Thread?.Join(TimeSpan.FromSeconds(5));
         }
 
         Metrics.Dispose();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Adapter;
 
@@ -30,6 +31,12 @@ internal static class HeaderRules
         }
 
         if (status.Length <= 4)
+        {
+            return (code, null);
+        }
+
+        // The standard phrase is Kestrel's own for the code: no copy, nothing to override.
+        if (status.AsSpan(4).SequenceEqual(ReasonPhrases.GetReasonPhrase(code)))
         {
             return (code, null);
         }

@@ -1,0 +1,40 @@
+using BenchmarkDotNet.Attributes;
+using Microsoft.AspNetCore.Http;
+
+namespace Adapter.Benchmarks;
+
+/// <summary>Building the environ, reading the keys a typical app reads, and copying it whole.</summary>
+[MemoryDiagnoser]
+public class EnvironBenchmarks
+{
+    private static readonly GatewayApp NoApp = static (_, _) => [];
+    private GatewayHandler _handler = null!;
+    private HttpContext _context = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _handler = new GatewayHandler(NoApp, Requests.CreatePool());
+        _context = Requests.Create();
+    }
+
+    [Benchmark(Description = "new exchange (environ, start_response, input)")]
+    public object Construct() => new GatewayExchange(_handler, _context, 0);
+
+    [Benchmark(Description = "new exchange + 6 typical lookups")]
+    public int Lookups()
+    {
+        var environ = new GatewayExchange(_handler, _context, 0).Environ;
+        var length = 0;
+        length += ((string)environ["REQUEST_METHOD"]!).Length;
+        length += ((string)environ["PATH_INFO"]!).Length;
+        length += ((string)environ["QUERY_STRING"]!).Length;
+        length += ((string)environ["HTTP_USER_AGENT"]!).Length;
+        length += ((string)environ["HTTP_COOKIE"]!).Length;
+        length += environ.ContainsKey("CONTENT_TYPE") ? 1 : 0;
+        return length;
+    }
+
+    [Benchmark(Description = "new exchange + copy every key (enumeration)")]
+    public int Materialize() => new GatewayExchange(_handler, _context, 0).Environ.Count;
+}

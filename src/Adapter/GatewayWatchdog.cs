@@ -1,0 +1,71 @@
+namespace Adapter;
+
+/// <summary>
+/// Enforces <see cref="GatewayOptions.RequestTimeout"/> for one pool from a dedicated thread: each tick it
+/// looks at the request every worker runs and at the queued ones, and times out those whose app has been
+/// silent too long. One thread per pool instead of a timer per request: nothing is allocated per request,
+/// and a thread pool busy with Kestrel's work cannot delay a timeout.
+/// </summary>
+internal sealed class GatewayWatchdog : IDisposable
+{
+    private readonly GatewayWorkerPool _pool;
+    private readonly TimeSpan _timeout;
+    private readonly TimeSpan _tick;
+    private readonly ManualResetEventSlim _stop = new();
+    private readonly Thread _thread;
+
+    public GatewayWatchdog(GatewayWorkerPool pool, TimeSpan timeout)
+    {
+        _pool = pool;
+        _timeout = timeout;
+
+        // A tenth of the timeout, within 10 ms to 500 ms: a timeout fires at most that late.
+        _tick = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 500));
+        _thread = new Thread(Run) { IsBackground = true, Name = "Gateway watchdog" };
+        _thread.Start();
+    }
+
+    private void Run()
+    {
+        while (!_stop.Wait(_tick))
+        {
+            foreach (var worker in _pool.Workers())
+            {
+                if (worker.Current is { } exchange)
+                {
+                    Check(exchange, worker);
+                }
+            }
+
+            foreach (var exchange in _pool.Queued())
+            {
+                Check(exchange, worker: null);
+            }
+        }
+    }
+
+    private void Check(GatewayExchange exchange, GatewayWorker? worker)
+    {
+        if (!exchange.TryTimeOut(_timeout))
+        {
+            return;
+        }
+
+        GatewayLog.RequestTimedOut(_pool.Logger, _timeout, exchange.Method, exchange.LogPath);
+        exchange.MarkAnswered(GatewayResult.TimedOut);
+        if (worker is not null)
+        {
+            _pool.Abandon(worker, exchange);
+        }
+
+        // The request's own flow answers the client (504, or a cut connection) once its wait ends.
+        exchange.Release();
+    }
+
+    public void Dispose()
+    {
+        _stop.Set();
+        _thread.Join(TimeSpan.FromSeconds(5));
+        _stop.Dispose();
+    }
+}
