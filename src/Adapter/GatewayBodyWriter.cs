@@ -51,7 +51,7 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
         }
         catch (OperationCanceledException ex)
         {
-            throw ClientGone(ex);
+            throw ClientGoneOnWorker(ex);
         }
 
         if (!flush.IsCompleted)
@@ -67,12 +67,12 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
         }
         catch (OperationCanceledException ex)
         {
-            throw ClientGone(ex);
+            throw ClientGoneOnWorker(ex);
         }
 
         if (IsClientGone(result, context))
         {
-            throw ClientGone();
+            throw ClientGoneOnWorker();
         }
     }
 
@@ -230,20 +230,39 @@ internal sealed class GatewayBodyWriter(GatewayExchange exchange)
     private static bool IsClientGone(FlushResult result, HttpContext context) =>
         result.IsCanceled || result.IsCompleted || context.RequestAborted.IsCancellationRequested;
 
-    /// <summary>
-    /// The connection failed under a write: abort the request, so its <see cref="HttpContext.RequestAborted"/>
-    /// token is canceled by the time the app sees the exception, whichever side noticed first.
-    /// </summary>
+    /// <summary>The connection failed under a write: the request is aborted, so Kestrel cancels its token.</summary>
     private ClientDisconnectedException ClientGone(Exception? inner = null)
     {
         exchange.Context.Abort();
         return new ClientDisconnectedException(inner);
     }
 
+    /// <summary>On the worker: aborts the request; returns once its <see cref="HttpContext.RequestAborted"/> token is canceled.</summary>
+    private ClientDisconnectedException ClientGoneOnWorker(Exception? inner = null)
+    {
+        var gone = ClientGone(inner);
+        WaitForAbortedToken();
+        return gone;
+    }
+
+    /// <summary>
+    /// Kestrel cancels <see cref="HttpContext.RequestAborted"/> from the thread pool, a moment after the abort:
+    /// the app that catches the exception must already see the token canceled. The wait is bounded.
+    /// </summary>
+    private void WaitForAbortedToken()
+    {
+        var aborted = exchange.Context.RequestAborted;
+        if (!aborted.IsCancellationRequested)
+        {
+            aborted.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+        }
+    }
+
     private void ThrowIfClientGone()
     {
         if (Volatile.Read(ref _clientGone) is { } gone)
         {
+            WaitForAbortedToken();
             throw new ClientDisconnectedException(gone);
         }
     }
