@@ -1,0 +1,23 @@
+using Python.Runtime;
+
+namespace Adapter;
+
+/// <summary>A Python exception raised by an app, carrying Python's own traceback in its message.</summary>
+internal sealed class PythonAppException(string message, Exception inner) : Exception(message, inner)
+{
+    /// <summary>Formats <paramref name="exception"/> with its traceback; the GIL must be held.</summary>
+    public static PythonAppException From(PythonException exception, string target)
+    {
+        string traceback;
+        try
+        {
+            traceback = exception.Format();
+        }
+        catch (Exception)
+        {
+            traceback = exception.Message;
+        }
+
+        return new PythonAppException($"The Python app '{target}' raised {exception.Type.Name}: {exception.Message}\n{traceback.TrimEnd()}", exception);
+    }
+}

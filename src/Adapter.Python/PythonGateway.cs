@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Python.Runtime;
+
+namespace Adapter;
+
+/// <summary>
+/// Loads Python WSGI applications into the process's CPython and hands them out as <see cref="GatewayApp"/>s,
+/// to mount with <c>MapGatewayApp</c> or <c>UseGatewayApp</c> beside C# endpoints.
+/// </summary>
+/// <remarks>
+/// CPython starts with the first gateway and serves the whole process. Apps run on the adapter's worker
+/// threads, each keeping its own Python thread state; Python runs only with the GIL held, and the GIL is
+/// let go whenever the adapter waits on the network. The host's worker pool joins those threads when the
+/// host stops; the interpreter is finalized when the process exits.
+/// </remarks>
+public sealed class PythonGateway
+{
+    private readonly ILogger _logger;
+
+    /// <summary>Starts CPython if it is not running yet and puts <see cref="PythonGatewayOptions.Paths"/> on <c>sys.path</c>.</summary>
+    /// <param name="options">Where libpython and the apps are.</param>
+    /// <param name="loggerFactory">For the start-up line and the apps' log lines.</param>
+    /// <exception cref="PythonUnavailableException">No libpython was found, or it failed to start.</exception>
+    public PythonGateway(IOptions<PythonGatewayOptions> options, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
+        var value = options.Value;
+        if (PythonRuntime.EnsureStarted(value.PythonLibrary, value.Paths))
+        {
+            PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
+        }
+    }
+
+    /// <summary>Imports a WSGI callable named gunicorn-style, <c>"module:callable"</c> (for example <c>"hello_flask:app"</c>).</summary>
+    /// <param name="target">A module importable from <c>sys.path</c>, a colon, and an attribute path in it (dots allowed).</param>
+    /// <returns>The app, ready to mount.</returns>
+    /// <exception cref="ArgumentException"><paramref name="target"/> is not of the form <c>module:callable</c>.</exception>
+    /// <exception cref="InvalidOperationException">The module cannot be imported, or the attribute is missing or not callable.</exception>
+    public GatewayApp Load(string target)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(target);
+        var colon = target.IndexOf(':');
+        var moduleName = colon < 0 ? target : target[..colon];
+        var attributePath = colon < 0 ? "application" : target[(colon + 1)..];
+        if (moduleName.Length == 0 || attributePath.Length == 0)
+        {
+            throw new ArgumentException($"'{target}' is not of the form \"module:callable\".", nameof(target));
+        }
+
+        PyObject app;
+        using (Py.GIL())
+        {
+            PyObject current;
+            try
+            {
+                current = Py.Import(moduleName);
+            }
+            catch (PythonException ex)
+            {
+                throw new InvalidOperationException(
+                    $"Cannot load '{target}': importing module '{moduleName}' raised {ex.Type.Name}: {ex.Message}", PythonAppException.From(ex, target));
+            }
+
+            foreach (var name in attributePath.Split('.'))
+            {
+                using var parent = current;
+                if (!parent.HasAttr(name))
+                {
+                    throw new InvalidOperationException($"Cannot load '{target}': module '{moduleName}' has no attribute '{attributePath}'.");
+                }
+
+                current = parent.GetAttr(name);
+            }
+
+            if (!current.IsCallable())
+            {
+                current.Dispose();
+                throw new InvalidOperationException($"Cannot load '{target}': '{attributePath}' is not callable.");
+            }
+
+            app = current;
+        }
+
+        PythonGatewayLog.Loaded(_logger, target);
+        return new PythonApp(app, target).Invoke;
+    }
+}

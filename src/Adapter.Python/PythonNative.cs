@@ -1,0 +1,64 @@
+using System.Runtime.InteropServices;
+
+namespace Adapter;
+
+/// <summary>
+/// The few CPython C-API calls pythonnet does not expose publicly: a thread state that outlives one call,
+/// and copying bytes in and out of Python objects without marshalling element by element.
+/// </summary>
+internal static unsafe class PythonNative
+{
+    private static delegate* unmanaged<int> _gilStateEnsure;
+    private static delegate* unmanaged<int, void> _gilStateRelease;
+    private static delegate* unmanaged<nint, nint> _bytesSize;
+    private static delegate* unmanaged<nint, byte*> _bytesAsString;
+    private static delegate* unmanaged<nint, nint> _byteArraySize;
+    private static delegate* unmanaged<nint, byte*> _byteArrayAsString;
+
+    /// <summary>Resolves the calls from the libpython pythonnet loaded.</summary>
+    public static void Load(string library)
+    {
+        var handle = NativeLibrary.Load(library);
+        _gilStateEnsure = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "PyGILState_Ensure");
+        _gilStateRelease = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(handle, "PyGILState_Release");
+        _bytesSize = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(handle, "PyBytes_Size");
+        _bytesAsString = (delegate* unmanaged<nint, byte*>)NativeLibrary.GetExport(handle, "PyBytes_AsString");
+        _byteArraySize = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(handle, "PyByteArray_Size");
+        _byteArrayAsString = (delegate* unmanaged<nint, byte*>)NativeLibrary.GetExport(handle, "PyByteArray_AsString");
+    }
+
+    /// <summary>PyGILState_Ensure: takes the GIL, creating this thread's state the first time.</summary>
+    public static int EnsureGil() => _gilStateEnsure();
+
+    /// <summary>PyGILState_Release: the matching release; the outermost one deletes the thread state.</summary>
+    public static void ReleaseGil(int state) => _gilStateRelease(state);
+
+    /// <summary>A copy of a Python <c>bytes</c> object's contents; the object must be kept alive by the caller.</summary>
+    public static byte[] CopyBytes(nint bytes)
+    {
+        var size = _bytesSize(bytes);
+        var data = _bytesAsString(bytes);
+        if (size < 0 || data is null)
+        {
+            throw new InvalidOperationException("Expected a Python bytes object.");
+        }
+
+        return new ReadOnlySpan<byte>(data, checked((int)size)).ToArray();
+    }
+
+    /// <summary>Where a Python <c>bytearray</c>'s storage is and how long it is; nothing may resize it meanwhile.</summary>
+    public static (nint Pointer, int Length) ByteArrayStorage(nint byteArray)
+    {
+        var size = _byteArraySize(byteArray);
+        var data = _byteArrayAsString(byteArray);
+        if (size < 0 || data is null)
+        {
+            throw new InvalidOperationException("Expected a Python bytearray object.");
+        }
+
+        return ((nint)data, checked((int)size));
+    }
+
+    /// <summary>A span over storage found by <see cref="ByteArrayStorage"/>, valid while nothing resizes the bytearray.</summary>
+    public static Span<byte> AsSpan(nint pointer, int length) => new((void*)pointer, length);
+}

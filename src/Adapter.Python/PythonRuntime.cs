@@ -1,0 +1,170 @@
+using System.Reflection;
+using Python.Runtime;
+
+namespace Adapter;
+
+/// <summary>
+/// The process's one CPython interpreter. It starts with the first <see cref="PythonGateway"/>, on a thread
+/// of its own that keeps the main thread state, and is finalized on that thread when the process exits.
+/// </summary>
+/// <remarks>
+/// CPython cannot be started again in a process once finalized (pythonnet 3.2 on .NET fails in
+/// <c>Initialize</c> after <c>Shutdown</c>), so a host that stops does not finalize it: the host's worker
+/// pool joins every thread that ran Python, and the interpreter is finalized at process exit, after
+/// those threads are gone. A thread still inside Python then (a stuck app) keeps it from being
+/// finalized, so exit never hangs on it.
+/// </remarks>
+internal static class PythonRuntime
+{
+    private static readonly Lock Gate = new();
+    private static readonly List<Thread> PythonThreads = [];
+    private static readonly ManualResetEventSlim Stop = new();
+    private static Thread? s_owner;
+    private static PyObject? s_bridge;
+    private static PyObject? s_run;
+    private static PyObject? s_wsgiVersion;
+
+    /// <summary>The libpython the interpreter was loaded from.</summary>
+    public static string? Library { get; private set; }
+
+    /// <summary>Python's <c>sys.version</c>.</summary>
+    public static string? Version { get; private set; }
+
+    /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
+    public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
+
+    /// <summary><c>(1, 0)</c>, shared by every environ (tuples are immutable).</summary>
+    public static PyObject WsgiVersion => s_wsgiVersion ?? throw new InvalidOperationException("CPython is not started.");
+
+    /// <summary>Starts CPython once per process; later calls only add <paramref name="paths"/> to <c>sys.path</c>.</summary>
+    /// <returns>True when this call started the interpreter.</returns>
+    public static bool EnsureStarted(string? library, IEnumerable<string> paths)
+    {
+        bool started;
+        lock (Gate)
+        {
+            started = s_owner is null;
+            if (started)
+            {
+                Start(PythonLibraryLocator.Find(library));
+            }
+        }
+
+        using (Py.GIL())
+        {
+            using var sys = Py.Import("sys");
+            using var path = new PyList(sys.GetAttr("path"));
+            var present = path.Select(static item => item.ToString()).ToHashSet(StringComparer.Ordinal);
+            foreach (var entry in paths.Reverse())
+            {
+                var full = Path.GetFullPath(entry);
+                if (present.Add(full))
+                {
+                    using var index = new PyInt(0);
+                    using var item = new PyString(full);
+                    path.InvokeMethod("insert", index, item).Dispose();
+                }
+            }
+        }
+
+        return started;
+    }
+
+    /// <summary>Notes a thread that keeps a Python thread state; finalization waits for it to end.</summary>
+    public static void RegisterThread(Thread thread)
+    {
+        lock (PythonThreads)
+        {
+            PythonThreads.RemoveAll(static t => !t.IsAlive);
+            PythonThreads.Add(thread);
+        }
+    }
+
+    private static void Start(string library)
+    {
+        Exception? failure = null;
+        using var ready = new ManualResetEventSlim();
+        var owner = new Thread(() =>
+        {
+            nint mainState;
+            try
+            {
+                Runtime.PythonDLL = library;
+                PythonNative.Load(library);
+                PythonEngine.Initialize();
+                LoadBridge();
+                using (var sys = Py.Import("sys"))
+                {
+                    Version = sys.GetAttr("version").ToString();
+                }
+
+                mainState = PythonEngine.BeginAllowThreads();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+                ready.Set();
+                return;
+            }
+
+            ready.Set();
+            Stop.Wait();
+            PythonEngine.EndAllowThreads(mainState);
+            s_run?.Dispose();
+            s_bridge?.Dispose();
+            s_wsgiVersion?.Dispose();
+            PythonEngine.Shutdown();
+        })
+        {
+            IsBackground = true,
+            Name = "Python interpreter",
+        };
+        owner.Start();
+        ready.Wait();
+        if (failure is not null)
+        {
+            throw new PythonUnavailableException($"CPython could not be started from '{library}': {failure.Message}", failure);
+        }
+
+        Library = library;
+        s_owner = owner;
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) => FinalizeAtExit();
+    }
+
+    private static void LoadBridge()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("adapter_bridge.py")
+            ?? throw new InvalidOperationException("The adapter_bridge.py resource is missing.");
+        using var reader = new StreamReader(stream);
+        var source = reader.ReadToEnd();
+        s_bridge = PyModule.FromString("adapter_bridge", source);
+        s_run = s_bridge.GetAttr("run");
+        using var one = new PyInt(1);
+        using var zero = new PyInt(0);
+        s_wsgiVersion = new PyTuple([one, zero]);
+    }
+
+    /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>
+    private static void FinalizeAtExit()
+    {
+        Thread[] threads;
+        lock (PythonThreads)
+        {
+            threads = [.. PythonThreads];
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        foreach (var thread in threads)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !thread.Join(left))
+            {
+                // A thread is still inside Python: finalizing under it could crash; the OS reclaims everything.
+                return;
+            }
+        }
+
+        Stop.Set();
+        s_owner?.Join(TimeSpan.FromSeconds(10));
+    }
+}

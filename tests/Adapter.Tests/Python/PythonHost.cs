@@ -1,0 +1,26 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Adapter.Tests.Python;
+
+/// <summary>A real Kestrel host with the Python bridge, its <c>sys.path</c> holding the tests' <c>pyapps</c> folder.</summary>
+internal static class PythonHost
+{
+    public static string AppsFolder => Path.Combine(AppContext.BaseDirectory, "pyapps");
+
+    public static Task<TestHost> StartAsync(Action<WebApplication, PythonGateway> map, Action<GatewayOptions>? options = null) =>
+        TestHost.StartAsync(
+            app => map(app, app.Services.GetRequiredService<PythonGateway>()),
+            services =>
+            {
+                services.AddPythonGateway(static o => o.Paths.Add(AppsFolder));
+                if (options is not null)
+                {
+                    services.Configure(options);
+                }
+            });
+
+    /// <summary>A host serving one app at the root.</summary>
+    public static Task<TestHost> StartAsync(string target, Action<GatewayOptions>? options = null) =>
+        StartAsync((app, python) => app.UseGatewayApp(python.Load(target)), options);
+}

@@ -1,0 +1,142 @@
+"""Plain WSGI apps that probe the bridge itself: the environ, wsgi.input, start_response, write, close."""
+import json
+import sys
+import threading
+
+closed = []
+_local = threading.local()
+
+
+def environ_app(environ, start_response):
+    keys = {}
+    for key, value in environ.items():
+        if isinstance(value, str):
+            keys[key] = value
+        elif isinstance(value, (bool, tuple)):
+            keys[key] = repr(value)
+        else:
+            keys[key] = type(value).__name__
+    body = json.dumps(keys, sort_keys=True).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def input_app(environ, start_response):
+    stream = environ["wsgi.input"]
+    mode = environ["QUERY_STRING"]
+    if mode == "read":
+        parts = [stream.read()]
+    elif mode == "read-n":
+        parts = []
+        while True:
+            block = stream.read(3)
+            if not block:
+                break
+            parts.append(block + b"|")
+    elif mode == "readline":
+        parts = [stream.readline(), b"|", stream.readline(4), b"|", stream.read()]
+    elif mode == "readlines":
+        parts = [b"|".join(stream.readlines())]
+    else:
+        parts = [b"|".join(line for line in stream)]
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [b"".join(parts)]
+
+
+def errors_app(environ, start_response):
+    environ["wsgi.errors"].write("first line from python\n")
+    environ["wsgi.errors"].writelines(["second ", "line\n"])
+    environ["wsgi.errors"].flush()
+    start_response("200 OK", [])
+    return [b"logged"]
+
+
+def bad_header_app(environ, start_response):
+    try:
+        start_response("200 OK", [("X-Bad", "evil\r\nInjected: yes")])
+    except ValueError as error:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("ValueError: %s" % error).encode()]
+    start_response("500 Internal Server Error", [])
+    return [b"accepted a bad header"]
+
+
+def type_error_app(environ, start_response):
+    try:
+        start_response("200 OK", {"Content-Type": "text/plain"})
+    except TypeError as error:
+        start_response("200 OK", [])
+        return [("TypeError: %s" % error).encode()]
+    return [b"accepted a dict"]
+
+
+def exc_info_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-First", "yes")])
+    try:
+        raise KeyError("late")
+    except KeyError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"replaced"]
+
+
+def write_app(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written ")
+    return [b"then ", b"yielded"]
+
+
+class ClosingBody:
+    def __init__(self, name):
+        self.name = name
+
+    def __iter__(self):
+        yield b"one "
+        yield b"two"
+
+    def close(self):
+        closed.append(self.name)
+
+
+def closing_app(environ, start_response):
+    start_response("200 OK", [])
+    return ClosingBody(environ["QUERY_STRING"])
+
+
+def closed_count(environ, start_response):
+    start_response("200 OK", [])
+    return [str(closed.count(environ["QUERY_STRING"])).encode()]
+
+
+def failing_app(environ, start_response):
+    raise LookupError("python app failed on purpose")
+
+
+def failing_late_app(environ, start_response):
+    start_response("200 OK", [])
+    yield b"partial"
+    raise LookupError("python app failed after its headers")
+
+
+def not_bytes_app(environ, start_response):
+    start_response("200 OK", [])
+    return ["text, not bytes"]
+
+
+def local_app(environ, start_response):
+    _local.count = getattr(_local, "count", 0) + 1
+    start_response("200 OK", [])
+    return [("%d %d" % (threading.get_ident(), _local.count)).encode()]
+
+
+def stream_app(environ, start_response):
+    count = int(environ["QUERY_STRING"] or "3")
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    block = b"x" * 65536
+    for _ in range(count):
+        yield block
+
+
+def file_wrapper_app(environ, start_response):
+    import io
+    start_response("200 OK", [])
+    return environ["wsgi.file_wrapper"](io.BytesIO(b"wrapped file contents"), 4)
