@@ -2,7 +2,7 @@ using Adapter;
 using KestrelHost;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.Services.AddGateway();
+builder.Services.AddPythonGateway(static o => o.Paths.Add(Path.Combine(AppContext.BaseDirectory, "pyapps")));
 
 var app = builder.Build();
 
@@ -13,6 +13,16 @@ if (app.Configuration.GetValue<bool>("Bench:AllocationRoute"))
 {
     // bench/run.sh reads the process's own allocation counter here, before and after a fixed number of requests.
     app.MapGet("/native/allocated", () => GC.GetTotalAllocatedBytes(precise: true).ToString(System.Globalization.CultureInfo.InvariantCulture));
+}
+
+// A Flask app beside the C# routes, when CPython and Flask are installed; without them the host still runs.
+try
+{
+    app.MapGatewayApp("/flask", app.Services.GetRequiredService<PythonGateway>().Load("hello_flask:app"));
+}
+catch (InvalidOperationException ex)
+{
+    SampleLog.FlaskUnavailable(app.Logger, ex.Message);
 }
 
 var mini = new MiniFramework();

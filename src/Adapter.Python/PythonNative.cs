@@ -10,6 +10,7 @@ internal static unsafe class PythonNative
 {
     private static delegate* unmanaged<int> _gilStateEnsure;
     private static delegate* unmanaged<int, void> _gilStateRelease;
+    private static delegate* unmanaged<int> _finalizeEx;
     private static delegate* unmanaged<nint, nint> _bytesSize;
     private static delegate* unmanaged<nint, byte*> _bytesAsString;
     private static delegate* unmanaged<nint, nint> _byteArraySize;
@@ -21,6 +22,7 @@ internal static unsafe class PythonNative
         var handle = NativeLibrary.Load(library);
         _gilStateEnsure = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "PyGILState_Ensure");
         _gilStateRelease = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(handle, "PyGILState_Release");
+        _finalizeEx = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "Py_FinalizeEx");
         _bytesSize = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(handle, "PyBytes_Size");
         _bytesAsString = (delegate* unmanaged<nint, byte*>)NativeLibrary.GetExport(handle, "PyBytes_AsString");
         _byteArraySize = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(handle, "PyByteArray_Size");
@@ -32,6 +34,12 @@ internal static unsafe class PythonNative
 
     /// <summary>PyGILState_Release: the matching release; the outermost one deletes the thread state.</summary>
     public static void ReleaseGil(int state) => _gilStateRelease(state);
+
+    /// <summary>
+    /// Py_FinalizeEx: runs <c>atexit</c> functions, waits for Python's own non-daemon threads and frees the
+    /// interpreter. pythonnet's Shutdown only releases its own objects and leaves CPython running.
+    /// </summary>
+    public static int FinalizeInterpreter() => _finalizeEx();
 
     /// <summary>A copy of a Python <c>bytes</c> object's contents; the object must be kept alive by the caller.</summary>
     public static byte[] CopyBytes(nint bytes)

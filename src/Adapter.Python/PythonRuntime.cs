@@ -114,6 +114,10 @@ internal static class PythonRuntime
             s_bridge?.Dispose();
             s_wsgiVersion?.Dispose();
             PythonEngine.Shutdown();
+
+            // pythonnet let go of the GIL; this thread's state is the interpreter's main one, which finalizing needs.
+            PythonNative.EnsureGil();
+            PythonNative.FinalizeInterpreter();
         })
         {
             IsBackground = true,
@@ -165,6 +169,8 @@ internal static class PythonRuntime
         }
 
         Stop.Set();
+
+        // Bounded: finalizing waits for the app's own non-daemon Python threads, which may never end.
         s_owner?.Join(TimeSpan.FromSeconds(10));
     }
 }

@@ -68,4 +68,12 @@ public sealed class SampleHostTests(WebApplicationFactory<Program> factory) : IC
     {
         Assert.Equal(await _client.GetStringAsync("/"), await _client.GetStringAsync("/native/hello"));
     }
+
+    [Python.PythonFact("flask")]
+    public async Task Flask_app_is_mounted_beside_the_csharp_routes()
+    {
+        Assert.Equal("Hello, World!", await _client.GetStringAsync("/flask/"));
+        Assert.Equal("Hello, Ada, from Flask behind Kestrel", await _client.GetStringAsync("/flask/greet/Ada"));
+        Assert.Equal("Hello, World!", await _client.GetStringAsync("/native/hello"));
+    }
 }
