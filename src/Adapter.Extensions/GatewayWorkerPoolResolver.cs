@@ -13,8 +13,9 @@ internal static class GatewayWorkerPoolResolver
 {
     private static readonly ConditionalWeakTable<IServiceProvider, GatewayWorkerPool> Fallbacks = [];
 
-    /// <summary>A handler for <paramref name="app"/> on the host's worker pool.</summary>
-    public static GatewayHandler CreateHandler(IServiceProvider services, GatewayApp app) => new(app, Resolve(services));
+    /// <summary>A handler for <paramref name="app"/> on its own pool when it has one, else on the host's worker pool.</summary>
+    public static GatewayHandler CreateHandler(IServiceProvider services, GatewayApp app) =>
+        new(app, app.Target is IGatewayWorkerPoolOwner owner ? owner.Pool : Resolve(services));
 
     public static GatewayWorkerPool Resolve(IServiceProvider services) =>
         services.GetService<GatewayWorkerPool>() ?? Fallbacks.GetValue(services, static provider =>

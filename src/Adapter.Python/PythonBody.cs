@@ -7,10 +7,12 @@ namespace Adapter;
 /// The Python app's iterable as the adapter's body: each chunk is fetched with the GIL held and copied out of
 /// its <c>bytes</c> object, and is sent with the GIL let go. Dispose calls the iterable's <c>close()</c> once.
 /// </summary>
-internal sealed class PythonBody(PyObject response, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
+internal sealed class PythonBody(PyObject response, PythonCall call, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
 {
     private PyObject? _response = response;
     private byte[] _current = [];
+    private byte[]? _prefetched;
+    private bool _ended;
 
     public byte[] Current => _current;
 
@@ -20,32 +22,79 @@ internal sealed class PythonBody(PyObject response, string target) : IEnumerable
 
     IEnumerator IEnumerable.GetEnumerator() => this;
 
+    /// <summary>Fetches the first chunk; the GIL must be held.</summary>
+    public void Prefetch() => _prefetched = Fetch();
+
     public bool MoveNext()
     {
-        var response = _response ?? throw new ObjectDisposedException(nameof(PythonBody));
+        if (_prefetched is { } first)
+        {
+            _prefetched = null;
+            _current = first;
+            return true;
+        }
+
+        if (_ended)
+        {
+            return false;
+        }
+
         var thread = PythonThread.Current;
         thread.Enter();
         try
         {
-            using var chunk = response.InvokeMethod("next");
-            if (chunk.IsNone())
+            var chunk = Fetch();
+            if (chunk is null)
             {
                 return false;
             }
 
-#pragma warning disable CS0612 // Handle: the raw pointer, to copy the bytes without marshalling each one.
-            _current = PythonNative.CopyBytes(chunk.Handle);
-#pragma warning restore CS0612
+            _current = chunk;
             return true;
-        }
-        catch (PythonException ex)
-        {
-            throw PythonAppException.From(ex, target);
         }
         finally
         {
             thread.Exit();
         }
+    }
+
+    /// <summary>The next chunk, or null at the end, when the bridge has already called close(); the GIL must be held.</summary>
+    private byte[]? Fetch()
+    {
+        var response = _response ?? throw new ObjectDisposedException(nameof(PythonBody));
+        try
+        {
+            using var next = response.InvokeMethod("next");
+            if (PyTuple.IsTupleType(next))
+            {
+                // start_response was called since the last chunk: its status and headers go first.
+                using var head = next[0];
+                call.Deliver(head.As<string>());
+                using var chunk = next[1];
+                return Chunk(chunk) ?? End(response);
+            }
+
+            return Chunk(next) ?? End(response);
+        }
+        catch (PythonException ex)
+        {
+            throw PythonAppException.From(ex, target);
+        }
+    }
+
+    private static byte[]? Chunk(PyObject chunk) =>
+#pragma warning disable CS0612 // Handle: the raw pointer, to copy the bytes without marshalling each one.
+        chunk.IsNone() ? null : PythonNative.CopyBytes(chunk.Handle);
+#pragma warning restore CS0612
+
+    /// <summary>The bridge closed the iterable at its end: release it now, under this hold of the GIL, so Dispose needs none.</summary>
+    private byte[]? End(PyObject response)
+    {
+        _ended = true;
+        _response = null;
+        response.Dispose();
+        call.Dispose();
+        return null;
     }
 
     public void Reset() => throw new NotSupportedException();
@@ -58,6 +107,7 @@ internal sealed class PythonBody(PyObject response, string target) : IEnumerable
             return;
         }
 
+        call.Dispose();
         var thread = PythonThread.Current;
         thread.Enter();
         try

@@ -1,100 +1,65 @@
-using Python.Runtime;
+using System.Collections.Concurrent;
 
 namespace Adapter;
 
 /// <summary>
-/// The .NET side of one request, called by the bridge's start_response, write, wsgi.input and wsgi.errors.
+/// One request's .NET side for the bridge: the adapter's start_response and write, the body to read and the
+/// errors writer. Python reaches it through <see cref="PythonDispatch"/> by the id it was registered under.
 /// </summary>
-/// <remarks>
-/// Public members are what Python binds to; the type itself stays internal. pythonnet lets go of the GIL
-/// around every .NET method Python calls, so a socket write or a body read here never holds up other
-/// requests' Python. The bytes and bytearray objects passed in are read and filled without the GIL: the
-/// Python frame waiting on the call keeps them alive, and nothing else in Python can reach them meanwhile.
-/// </remarks>
-internal sealed class PythonCall(StartResponse startResponse, Stream? input, TextWriter? errors)
+internal sealed class PythonCall(StartResponse startResponse, Stream? input, TextWriter? errors) : IDisposable
 {
+    private static readonly ConcurrentDictionary<long, PythonCall> Registered = new();
+    private static long s_lastId;
+
     private Action<byte[]>? _write;
+    private bool _delivered;
+
+    /// <summary>The id Python knows this request by, while it is registered.</summary>
+    public long Id { get; } = Interlocked.Increment(ref s_lastId);
+
+    public Stream? Input => input;
+
+    public TextWriter? Errors => errors;
+
+    public static PythonCall Register(StartResponse startResponse, Stream? input, TextWriter? errors)
+    {
+        var call = new PythonCall(startResponse, input, errors);
+        Registered[call.Id] = call;
+        return call;
+    }
+
+    /// <summary>The request registered under <paramref name="id"/>; throws once it has ended.</summary>
+    public static PythonCall Find(long id) =>
+        Registered.TryGetValue(id, out var call)
+            ? call
+            : throw new InvalidOperationException("The request has ended; its write, wsgi.input and wsgi.errors are no longer usable.");
 
     /// <summary>
-    /// start_response: "" when accepted; "R" when headers were sent and the app's exc_info must be re-raised;
-    /// otherwise "T:", "V:" or "A:" and a message, for TypeError, ValueError or AssertionError.
+    /// Hands the status and headers start_response accepted (checked in Python already) to the adapter. A
+    /// later head replaces an earlier one, as start_response with exc_info does before the body starts.
     /// </summary>
-    public string Start(string status, string flatHeaders, bool hasExcInfo)
+    public void Deliver(string head)
     {
-        var headers = Split(flatHeaders);
-        if (headers is null)
-        {
-            return "V:response headers must come in name and value pairs";
-        }
-
-        var marker = hasExcInfo ? new AppErrorMarker() : null;
-        try
-        {
-            _write = startResponse(status, headers, marker);
-            return "";
-        }
-        catch (AppErrorMarker caught) when (ReferenceEquals(caught, marker))
-        {
-            return "R";
-        }
-        catch (ArgumentException ex)
-        {
-            return "V:" + ex.Message;
-        }
-        catch (InvalidOperationException ex)
-        {
-            return "A:" + ex.Message;
-        }
-    }
-
-    /// <summary>write(data): sends at once.</summary>
-    public void Write(PyObject data)
-    {
-        var write = _write ?? throw new InvalidOperationException("write() was called before start_response().");
-#pragma warning disable CS0612 // Handle: the raw pointer, to copy the bytes without marshalling each one.
-        write(PythonNative.CopyBytes(data.Handle));
-#pragma warning restore CS0612
-    }
-
-    /// <summary>Reads the request body into a Python bytearray; 0 at its end.</summary>
-    public int ReadInto(PyObject buffer)
-    {
-        if (input is null)
-        {
-            return 0;
-        }
-
-#pragma warning disable CS0612
-        var (pointer, length) = PythonNative.ByteArrayStorage(buffer.Handle);
-#pragma warning restore CS0612
-        return input.Read(PythonNative.AsSpan(pointer, length));
-    }
-
-    /// <summary>wsgi.errors.write(text).</summary>
-    public void Error(string text) => errors?.Write(text);
-
-    private static List<(string Name, string Value)>? Split(string flat)
-    {
-        var headers = new List<(string Name, string Value)>();
-        if (flat.Length == 0)
-        {
-            return headers;
-        }
-
-        var parts = flat.Split('\0');
-        if (parts.Length % 2 != 0)
-        {
-            return null;
-        }
-
-        for (var i = 0; i < parts.Length; i += 2)
+        var parts = head.Split('\0');
+        var headers = new List<(string Name, string Value)>(parts.Length / 2);
+        for (var i = 1; i + 1 < parts.Length; i += 2)
         {
             headers.Add((parts[i], parts[i + 1]));
         }
 
-        return headers;
+        _write = startResponse(parts[0], headers, _delivered ? new ReplacedHead() : null);
+        _delivered = true;
     }
 
-    /// <summary>Stands for the app's exc_info: the adapter throws it back when the headers were already sent.</summary>
-    private sealed class AppErrorMarker() : Exception("The app passed exc_info to start_response after the headers were sent.");
+    /// <summary>write(data): sends at once.</summary>
+    public void Write(byte[] data)
+    {
+        var write = _write ?? throw new InvalidOperationException("write() was called before start_response().");
+        write(data);
+    }
+
+    public void Dispose() => Registered.TryRemove(Id, out _);
+
+    /// <summary>Stands for the exc_info of a start_response call that replaces the status and headers.</summary>
+    private sealed class ReplacedHead() : Exception("start_response was called again with exc_info before the body started.");
 }

@@ -1,5 +1,4 @@
 using System.Text;
-using Python.Runtime;
 
 namespace Adapter;
 
@@ -12,42 +11,53 @@ namespace Adapter;
 /// </summary>
 internal static class PythonEnviron
 {
-    /// <summary>Builds the dict; the GIL must be held.</summary>
-    public static PyDict Build(IDictionary<string, object?> environ)
+    /// <summary>
+    /// Encodes the environ for the bridge, which builds the dict in Python in one pass: key and value pairs
+    /// of the text entries, and key and kind pairs of the others (T, F, v), each list NUL-separated.
+    /// </summary>
+    public static (string Strings, string Others) Encode(IDictionary<string, object?> environ)
     {
-        var dict = new PyDict();
-        try
+        var (scriptName, pathInfo) = Paths(environ);
+        var strings = new StringBuilder(1024);
+        var others = new StringBuilder(96);
+        foreach (var (key, value) in environ)
         {
-            var (scriptName, pathInfo) = Paths(environ);
-            foreach (var (key, value) in environ)
+            switch (value)
             {
-                PyObject? item = value switch
-                {
-                    string text when key == EnvironKeys.PathInfo => new PyString(pathInfo ?? Native(text)),
-                    string text when key == EnvironKeys.ScriptName => new PyString(scriptName ?? Native(text)),
-                    string text => new PyString(Native(text)),
-                    bool flag => flag.ToPython(),
-                    Version when key == EnvironKeys.WsgiVersion => PythonRuntime.WsgiVersion.NewReference(),
-                    _ => null,
-                };
-                if (item is null)
-                {
-                    continue;
-                }
-
-                using (item)
-                {
-                    dict.SetItem(key, item);
-                }
+                case string text:
+                    var native = key switch
+                    {
+                        EnvironKeys.PathInfo => pathInfo ?? Native(text),
+                        EnvironKeys.ScriptName => scriptName ?? Native(text),
+                        _ => Native(text),
+                    };
+                    Append(strings, key, native);
+                    break;
+                case bool flag:
+                    Append(others, key, flag ? "T" : "F");
+                    break;
+                case Version when key == EnvironKeys.WsgiVersion:
+                    Append(others, key, "v");
+                    break;
             }
+        }
 
-            return dict;
-        }
-        catch
+        return (strings.ToString(), others.ToString());
+    }
+
+    private static void Append(StringBuilder list, string key, string value)
+    {
+        if (key.Contains('\0') || value.Contains('\0'))
         {
-            dict.Dispose();
-            throw;
+            throw new InvalidOperationException($"The environ entry '{key.Replace("\0", "\\0", StringComparison.Ordinal)}' holds a NUL character, which a Python native string here cannot carry.");
         }
+
+        if (list.Length > 0)
+        {
+            list.Append('\0');
+        }
+
+        list.Append(key).Append('\0').Append(value);
     }
 
     /// <summary>A PEP 3333 native string for <paramref name="text"/>.</summary>

@@ -11,4 +11,12 @@ public sealed class PythonGatewayOptions
 
     /// <summary>Directories put at the front of <c>sys.path</c>, in this order, before any app is loaded.</summary>
     public IList<string> Paths { get; } = [];
+
+    /// <summary>
+    /// The worker threads that run Python apps, a pool apart from the C# apps' (queue limit and request timeout
+    /// come from <see cref="GatewayOptions"/>). Python runs one thread at a time under the GIL, and more threads
+    /// waiting for it cost more than they bring; raise it for apps that wait on I/O. Default: 4, like gunicorn's
+    /// <c>--threads 4</c>.
+    /// </summary>
+    public int Threads { get; set; } = 4;
 }

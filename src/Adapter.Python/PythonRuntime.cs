@@ -9,7 +9,7 @@ namespace Adapter;
 /// </summary>
 /// <remarks>
 /// CPython cannot be started again in a process once finalized (pythonnet 3.2 on .NET fails in
-/// <c>Initialize</c> after <c>Shutdown</c>), so a host that stops does not finalize it: the host's worker
+/// <c>Initialize</c> after <c>Shutdown</c>), so a host that stops does not finalize it: the Python worker
 /// pool joins every thread that ran Python, and the interpreter is finalized at process exit, after
 /// those threads are gone. A thread still inside Python then (a stuck app) keeps it from being
 /// finalized, so exit never hangs on it.
@@ -143,6 +143,8 @@ internal static class PythonRuntime
         var source = reader.ReadToEnd();
         s_bridge = PyModule.FromString("adapter_bridge", source);
         s_run = s_bridge.GetAttr("run");
+        using var dispatch = PyObject.FromManagedObject(PythonDispatch.Instance);
+        s_bridge.InvokeMethod("attach", dispatch).Dispose();
         using var one = new PyInt(1);
         using var zero = new PyInt(0);
         s_wsgiVersion = new PyTuple([one, zero]);

@@ -1,69 +1,133 @@
 """The Python half of the adapter's bridge: start_response, write, wsgi.input, wsgi.errors and
-wsgi.file_wrapper as PEP 3333 defines them. ``call`` is the .NET side of one request; every method
-on it is entered with the GIL held and releases it around blocking work."""
+wsgi.file_wrapper as PEP 3333 and the adapter's SPEC section 4 define them.
+
+start_response is checked here, in Python, so a refusal raises inside the app without a call into
+.NET; the accepted status and headers reach .NET with the first chunk or write. ``dispatch`` is the
+.NET side, shared by all requests: its methods take the request's id and run without the GIL."""
+import re
 
 _READ_BLOCK = 65536
-_ERRORS = {"T": TypeError, "V": ValueError, "A": AssertionError}
+_CONSTANTS = {"T": True, "F": False, "v": (1, 0)}
+_END = object()
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_NOT_IN_VALUE = re.compile("[\x00-\x1f\x7f\u0100-\U0010ffff]")
+_DIGITS = re.compile(r"[0-9]+\Z")
+_HOP_BY_HOP = frozenset((
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding", "upgrade",
+))
+
+dispatch = None
 
 
-def _check_headers(headers):
+def attach(dispatcher):
+    """Called once at start-up with the .NET dispatcher."""
+    global dispatch
+    dispatch = dispatcher
+
+
+def _head(status, headers):
+    """Checks start_response's arguments; returns them as one NUL-separated string for .NET."""
+    if type(status) is not str:
+        raise TypeError("status must be a str, not %s" % type(status).__name__)
+    if (len(status) < 3 or not status[:3].isdigit() or not status[:3].isascii() or status[0] == "0"
+            or (len(status) > 3 and status[3] != " ") or _NOT_IN_VALUE.search(status)):
+        raise ValueError("invalid status %r: expected three digits (100 to 999), a space and a reason phrase" % status)
     if type(headers) is not list:
         raise TypeError("response headers must be a list, not %s" % type(headers).__name__)
-    parts = []
+    parts = [status]
+    length_seen = False
     for header in headers:
         if type(header) is not tuple or len(header) != 2:
             raise TypeError("each response header must be a (name, value) tuple, not %r" % (header,))
         name, value = header
         if type(name) is not str or type(value) is not str:
             raise TypeError("response header name and value must be str: %r" % (header,))
-        if "\0" in name or "\0" in value:
-            raise ValueError("response header %r holds a NUL character" % name)
+        if not _TOKEN.match(name):
+            raise ValueError("invalid response header name %r: header names must be HTTP tokens" % name)
+        if _NOT_IN_VALUE.search(value):
+            raise ValueError("response header %r holds a control character (CR, LF or other) or a character outside Latin-1; header injection is refused" % name)
+        lower = name.lower()
+        if lower in _HOP_BY_HOP:
+            raise ValueError("response header %r is hop-by-hop; the server manages the connection and framing" % name)
+        if lower == "content-length":
+            if length_seen or not _DIGITS.match(value):
+                raise ValueError("response header 'Content-Length' has an invalid or repeated value %r" % value)
+            length_seen = True
         parts.append(name)
         parts.append(value)
     return "\0".join(parts)
 
 
-def run(app, environ, call):
-    """Calls the app; returns a Response over the iterable it returned."""
-    started = []
+def _environ(strings, others):
+    """The environ from the adapter's two NUL-separated lists: key and str value pairs, then key and
+    kind pairs for the rest (T and F for the booleans, v for wsgi.version)."""
+    items = iter(strings.split("\0"))
+    environ = dict(zip(items, items))
+    if others:
+        items = iter(others.split("\0"))
+        for key, kind in zip(items, items):
+            environ[key] = _CONSTANTS[kind]
+    return environ
 
-    def write(data):
+
+class _Request:
+    """One request's start_response and write, and what of them .NET has not seen yet."""
+
+    __slots__ = ("id", "head", "pending", "sent")
+
+    def __init__(self, request_id):
+        self.id = request_id
+        self.head = None
+        self.pending = None
+        self.sent = False
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    # Headers are out: PEP 3333 re-raises the app's own error.
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.head is not None:
+            raise AssertionError("start_response was already called; call it again only with exc_info, before any body is sent")
+        self.head = self.pending = _head(status, headers)
+        return self.write
+
+    def take(self):
+        """The status and headers .NET has not seen yet, or None."""
+        pending, self.pending = self.pending, None
+        return pending
+
+    def write(self, data):
         if type(data) is not bytes:
             raise TypeError("write() takes bytes, not %s" % type(data).__name__)
-        if not started:
+        if self.head is None:
             raise AssertionError("write() was called before start_response()")
-        call.Write(data)
+        if data:
+            self.sent = True
+        dispatch.Write(self.id, self.take(), data)
 
-    def start_response(status, headers, exc_info=None):
-        if type(status) is not str:
-            raise TypeError("status must be a str, not %s" % type(status).__name__)
-        flat = _check_headers(headers)
-        try:
-            error = call.Start(status, flat, exc_info is not None)
-            if error:
-                kind, _, message = error.partition(":")
-                if kind == "R":
-                    # Headers were already sent: PEP 3333 re-raises the app's own error.
-                    raise exc_info[1].with_traceback(exc_info[2])
-                raise _ERRORS[kind](message)
-        finally:
-            exc_info = None
-        started.append(True)
-        return write
 
-    environ["wsgi.input"] = Input(call)
-    environ["wsgi.errors"] = Errors(call)
+def run(app, strings, others, request_id):
+    """Calls the app with a fresh environ; returns a Response over the iterable it returned."""
+    environ = _environ(strings, others)
+    request = _Request(request_id)
+    environ["wsgi.input"] = Input(request_id)
+    environ["wsgi.errors"] = Errors(request_id)
     environ["wsgi.file_wrapper"] = FileWrapper
-    return Response(app(environ, start_response))
+    return Response(app(environ, request.start_response), request)
 
 
 class Response:
     """The app's iterable, read one chunk at a time by the adapter; close() at most once."""
 
-    __slots__ = ("_result", "_iterator", "_closed")
+    __slots__ = ("_result", "_iterator", "_closed", "_request")
 
-    def __init__(self, result):
+    def __init__(self, result, request):
         self._result = result
+        self._request = request
         self._closed = False
         self._iterator = None
         try:
@@ -73,12 +137,22 @@ class Response:
             raise
 
     def next(self):
-        chunk = next(self._iterator, None)
-        if chunk is None or type(chunk) is bytes:
-            return chunk
-        if isinstance(chunk, bytes):
-            return bytes(chunk)
-        raise TypeError("the app yielded %s; every chunk must be bytes" % type(chunk).__name__)
+        """The next chunk as bytes, or None at the end (after closing the iterable); a (head, chunk)
+        tuple instead when start_response was called since .NET last looked."""
+        chunk = next(self._iterator, _END)
+        if chunk is _END:
+            self.close()
+            chunk = None
+        elif type(chunk) is not bytes:
+            if not isinstance(chunk, bytes):
+                raise TypeError("the app yielded %s; every chunk must be bytes" % type(chunk).__name__)
+            chunk = bytes(chunk)
+        request = self._request
+        if chunk:
+            request.sent = True
+        if request.pending is not None:
+            return (request.take(), chunk)
+        return chunk
 
     def close(self):
         if self._closed:
@@ -92,8 +166,8 @@ class Response:
 class Input:
     """wsgi.input: a file-like object over the request body, read as it arrives."""
 
-    def __init__(self, call):
-        self._call = call
+    def __init__(self, request_id):
+        self._id = request_id
         self._pending = b""
         self._ended = False
 
@@ -102,7 +176,7 @@ class Input:
         if self._ended:
             return False
         block = bytearray(max(size, _READ_BLOCK))
-        count = self._call.ReadInto(block)
+        count = dispatch.ReadInto(self._id, block)
         if count == 0:
             self._ended = True
             return False
@@ -157,13 +231,13 @@ class Input:
 class Errors:
     """wsgi.errors: text written here reaches the host's logger, a line at a time."""
 
-    def __init__(self, call):
-        self._call = call
+    def __init__(self, request_id):
+        self._id = request_id
 
     def write(self, text):
         if type(text) is not str:
             raise TypeError("wsgi.errors.write() takes str, not %s" % type(text).__name__)
-        self._call.Error(text)
+        dispatch.Error(self._id, text)
 
     def writelines(self, lines):
         for line in lines:

@@ -12,6 +12,7 @@ internal sealed class GatewayMetrics : IDisposable
     public const string MeterName = "Adapter";
     public const string ResultTag = "gateway.result";
     public const string WorkerStateTag = "gateway.worker.state";
+    public const string PoolTag = "gateway.pool";
 
     private readonly Meter _meter;
     private readonly UpDownCounter<long> _active;
@@ -20,9 +21,16 @@ internal sealed class GatewayMetrics : IDisposable
     private readonly Histogram<double> _timeInQueue;
     private readonly Counter<long> _requests;
 
-    public GatewayMetrics(IMeterFactory? meterFactory, Func<(long Idle, long Busy)> workers)
+    /// <param name="meterFactory">The host's meter factory, if any.</param>
+    /// <param name="workers">Reads the pool's idle and busy worker counts.</param>
+    /// <param name="pool">Names a pool other than the host's (its meter carries the tag <c>gateway.pool</c>), or null.</param>
+    public GatewayMetrics(IMeterFactory? meterFactory, Func<(long Idle, long Busy)> workers, string? pool = null)
     {
-        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        var options = new MeterOptions(MeterName)
+        {
+            Tags = pool is null ? null : [new KeyValuePair<string, object?>(PoolTag, pool)],
+        };
+        _meter = meterFactory?.Create(options) ?? new Meter(options);
         _active = _meter.CreateUpDownCounter<long>("gateway.active_requests", "{request}", "Requests whose app is running on a worker.");
         _queued = _meter.CreateUpDownCounter<long>("gateway.queued_requests", "{request}", "Requests waiting for a worker.");
         _duration = _meter.CreateHistogram<double>("gateway.request.duration", "s", "Time from a request's arrival at the adapter to its answer.");

@@ -19,6 +19,7 @@ internal sealed class GatewayWorkerPool : IDisposable
     private readonly ILogger _logger;
     private readonly int _workerLimit;
     private readonly int _queueLimit;
+    private readonly string _threadName;
     private int _queued;
     private int _live;
     private int _idle;
@@ -32,10 +33,12 @@ internal sealed class GatewayWorkerPool : IDisposable
         GatewayOptions options,
         ILoggerFactory loggerFactory,
         IHostApplicationLifetime? lifetime = null,
-        IMeterFactory? meterFactory = null)
+        IMeterFactory? meterFactory = null,
+        string? name = null)
     {
         Options = options;
-        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy)));
+        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy)), name);
+        _threadName = name is null ? "Gateway worker" : $"Gateway {name} worker";
         _workerLimit = options.WorkerThreads;
         _queueLimit = options.QueueLimit;
         _logger = loggerFactory.CreateLogger(GatewayLog.CategoryName);
@@ -148,7 +151,7 @@ internal sealed class GatewayWorkerPool : IDisposable
 
             if (Interlocked.CompareExchange(ref _live, live + 1, live) == live)
             {
-                var worker = new GatewayWorker($"Gateway worker {Interlocked.Increment(ref _nextId)}");
+                var worker = new GatewayWorker($"{_threadName} {Interlocked.Increment(ref _nextId)}");
                 var thread = new Thread(() => Run(worker))
                 {
                     IsBackground = true,

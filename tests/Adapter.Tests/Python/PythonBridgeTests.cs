@@ -161,7 +161,7 @@ public sealed class PythonBridgeTests
     [PythonFact]
     public async Task Threading_local_survives_between_requests_on_a_worker()
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:local_app", static o => o.WorkerThreads = 1);
+        await using var host = await PythonHost.StartAsync("bridge_apps:local_app", static o => o.Threads = 1);
         var answers = new List<string[]>();
         for (var i = 0; i < 3; i++)
         {
@@ -195,6 +195,20 @@ public sealed class PythonBridgeTests
         using var response = await host.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [PythonFact]
+    public async Task Python_apps_run_on_their_own_pool_of_python_threads()
+    {
+        await using var host = await PythonHost.StartAsync("bridge_apps:thread_name_app", static o => o.Threads = 2);
+        var names = new HashSet<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            names.Add(await host.Client.GetStringAsync("/"));
+        }
+
+        Assert.All(names, static name => Assert.StartsWith("Gateway python worker ", name));
+        Assert.InRange(names.Count, 1, 2);
     }
 
     [PythonFact]

@@ -8,19 +8,16 @@ internal static class PythonHost
 {
     public static string AppsFolder => Path.Combine(AppContext.BaseDirectory, "pyapps");
 
-    public static Task<TestHost> StartAsync(Action<WebApplication, PythonGateway> map, Action<GatewayOptions>? options = null) =>
+    public static Task<TestHost> StartAsync(Action<WebApplication, PythonGateway> map, Action<PythonGatewayOptions>? options = null) =>
         TestHost.StartAsync(
             app => map(app, app.Services.GetRequiredService<PythonGateway>()),
-            services =>
+            services => services.AddPythonGateway(o =>
             {
-                services.AddPythonGateway(static o => o.Paths.Add(AppsFolder));
-                if (options is not null)
-                {
-                    services.Configure(options);
-                }
-            });
+                o.Paths.Add(AppsFolder);
+                options?.Invoke(o);
+            }));
 
     /// <summary>A host serving one app at the root.</summary>
-    public static Task<TestHost> StartAsync(string target, Action<GatewayOptions>? options = null) =>
+    public static Task<TestHost> StartAsync(string target, Action<PythonGatewayOptions>? options = null) =>
         StartAsync((app, python) => app.UseGatewayApp(python.Load(target)), options);
 }

@@ -140,3 +140,10 @@ def file_wrapper_app(environ, start_response):
     import io
     start_response("200 OK", [])
     return environ["wsgi.file_wrapper"](io.BytesIO(b"wrapped file contents"), 4)
+
+
+def thread_name_app(environ, start_response):
+    import clr  # noqa: F401  (pythonnet's bridge to .NET, loaded by the adapter)
+    from System.Threading import Thread
+    start_response("200 OK", [])
+    return [Thread.CurrentThread.Name.encode()]
