@@ -17,6 +17,7 @@ alloc_duration="${ALLOC_DURATION:-4s}"
 host_port=5180
 gunicorn_port=5181
 waitress_port=5182
+flask_gunicorn_port=5183
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 missing=()
@@ -24,6 +25,8 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v gunicorn >/dev/null || missing+=(gunicorn)
 /usr/bin/python3 -c 'import waitress' 2>/dev/null || missing+=(python3-waitress)
+/usr/bin/python3 -c 'import flask' 2>/dev/null || missing+=(python3-flask)
+dpkg-query -W -f='${Status}' libpython3.11 2>/dev/null | grep -q "install ok installed" || missing+=(libpython3.11)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     sudo_cmd=""
@@ -53,6 +56,10 @@ pids+=("$host_pid")
 gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$gunicorn_port" --chdir "$root/bench/peers" \
     --log-level warning hello_wsgi:application >"$work/gunicorn.log" 2>&1 &
 pids+=($!)
+# The sample's own Flask app (mounted in the host at /flask) on gunicorn, as its users run it today.
+gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$flask_gunicorn_port" --chdir "$work/host/pyapps" \
+    --log-level warning hello_flask:app >"$work/gunicorn-flask.log" 2>&1 &
+pids+=($!)
 (cd "$root/bench/peers" && exec /usr/bin/python3 -m waitress --listen="127.0.0.1:$waitress_port" --threads=4 \
     hello_wsgi:application) >"$work/waitress.log" 2>&1 &
 pids+=($!)
@@ -70,7 +77,9 @@ native="http://127.0.0.1:$host_port/native/hello"
 gateway="http://127.0.0.1:$host_port/"
 gunicorn_url="http://127.0.0.1:$gunicorn_port/"
 waitress_url="http://127.0.0.1:$waitress_port/"
-for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url"; do
+flask_url="http://127.0.0.1:$host_port/flask/"
+flask_gunicorn_url="http://127.0.0.1:$flask_gunicorn_port/"
+for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url" "$flask_url" "$flask_gunicorn_url"; do
     wait_ready "$url"
 done
 
@@ -132,6 +141,7 @@ allocations() {
 echo "warming up" >&2
 wrk -t1 -c32 -d3s "$native" >/dev/null
 wrk -t1 -c32 -d3s "$gateway" >/dev/null
+wrk -t1 -c32 -d3s "$flask_url" >/dev/null
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/native/stream?bytes=67108864"
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
 
@@ -141,6 +151,8 @@ for round in $(seq 1 "$rounds"); do
     hello gateway "$gateway"
     hello gunicorn "$gunicorn_url"
     hello waitress "$waitress_url"
+    hello flask-adapter "$flask_url"
+    hello flask-gunicorn "$flask_gunicorn_url"
     stream native "http://127.0.0.1:$host_port/native/stream"
     stream gateway "http://127.0.0.1:$host_port/stream"
     allocations native "$native"
@@ -169,6 +181,14 @@ for name in native gateway gunicorn waitress; do
     printf '%-10s %12.0f %10.0f %10.0f %12s %12s\n' "$name" "$rps" "$p50" "$p99" "$(ratio "$rps" "$rps_native")" "$(ratio "$p99" "$p99_native")"
 done
 echo
+echo "Flask hello (samples/KestrelHost/pyapps/hello_flask.py): through the adapter in-process vs gunicorn --workers 2"
+printf '%-15s %12s %10s %10s %14s\n' server "req/s" "p50 us" "p99 us" "rps/gunicorn"
+rps_flask_gunicorn="$(column_median flask-gunicorn 1)"
+for name in flask-adapter flask-gunicorn; do
+    rps="$(column_median "$name" 1)"
+    printf '%-15s %12.0f %10.0f %10.0f %14s\n' "$name" "$rps" "$(column_median "$name" 2)" "$(column_median "$name" 3)" "$(ratio "$rps" "$rps_flask_gunicorn")"
+done
+echo
 echo "streaming: $stream_bytes bytes per download, medians of $rounds"
 printf '%-10s %12s %12s\n' server "MiB/s" "ratio"
 printf '%-10s %12.0f %12s\n' native "$(awk -v s="$stream_native" 'BEGIN { print s / 1048576 }')" 1.00
@@ -195,4 +215,6 @@ check "hello p99 gateway/native $(ratio "$p99_gateway" "$p99_native") <= 1.20" "
 check "stream gateway/native $(ratio "$stream_gateway" "$stream_native") >= 0.90" "$stream_gateway >= 0.9 * $stream_native"
 check "stream RSS growth $rss_gateway KiB <= 32768 KiB" "$rss_gateway <= 32 * 1024"
 check "allocations above native $((alloc_gateway - alloc_native)) B <= 1024 B" "$alloc_gateway - $alloc_native <= 1024"
+rps_flask="$(column_median flask-adapter 1)"
+check "Flask hello adapter/gunicorn $(ratio "$rps_flask" "$rps_flask_gunicorn") >= 1.50" "$rps_flask >= 1.5 * $rps_flask_gunicorn"
 exit "$failed"

@@ -9,6 +9,8 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
 
     public IEnumerable<byte[]> Invoke(IDictionary<string, object?> environ, StartResponse startResponse)
     {
+        // Encoded before taking the GIL: the GIL is held only for what needs Python.
+        var (strings, others) = PythonEnviron.Encode(environ);
         var call = PythonCall.Register(
             startResponse,
             environ.TryGetValue(EnvironKeys.WsgiInput, out var input) ? input as Stream : null,
@@ -18,7 +20,6 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
         thread.Enter();
         try
         {
-            var (strings, others) = PythonEnviron.Encode(environ);
             using var pythonStrings = new PyString(strings);
             using var pythonOthers = new PyString(others);
             using var id = new PyInt(call.Id);
