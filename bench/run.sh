@@ -147,14 +147,30 @@ curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
 
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
-    hello native "$native"
-    hello gateway "$gateway"
+    # Alternating which side goes first cancels a drift in the machine's load between the two.
+    if [ $((round % 2)) -eq 1 ]; then
+        hello native "$native"
+        hello gateway "$gateway"
+    else
+        hello gateway "$gateway"
+        hello native "$native"
+    fi
     hello gunicorn "$gunicorn_url"
     hello waitress "$waitress_url"
-    hello flask-adapter "$flask_url"
-    hello flask-gunicorn "$flask_gunicorn_url"
-    stream native "http://127.0.0.1:$host_port/native/stream"
-    stream gateway "http://127.0.0.1:$host_port/stream"
+    if [ $((round % 2)) -eq 1 ]; then
+        hello flask-adapter "$flask_url"
+        hello flask-gunicorn "$flask_gunicorn_url"
+    else
+        hello flask-gunicorn "$flask_gunicorn_url"
+        hello flask-adapter "$flask_url"
+    fi
+    if [ $((round % 2)) -eq 1 ]; then
+        stream native "http://127.0.0.1:$host_port/native/stream"
+        stream gateway "http://127.0.0.1:$host_port/stream"
+    else
+        stream gateway "http://127.0.0.1:$host_port/stream"
+        stream native "http://127.0.0.1:$host_port/native/stream"
+    fi
     allocations native "$native"
     allocations gateway "$gateway"
 done
