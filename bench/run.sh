@@ -138,6 +138,19 @@ allocations() {
     echo "$(((after - before) / count))" >>"$work/$name.alloc"
 }
 
+# Runs one measurement for two servers, the first one first in odd rounds and second in even ones:
+# alternating cancels a drift in the machine's load between the two sides of a comparison.
+both() {
+    local measure="$1"
+    if [ $((round % 2)) -eq 1 ]; then
+        "$measure" "$2" "$3"
+        "$measure" "$4" "$5"
+    else
+        "$measure" "$4" "$5"
+        "$measure" "$2" "$3"
+    fi
+}
+
 echo "warming up" >&2
 wrk -t1 -c32 -d3s "$native" >/dev/null
 wrk -t1 -c32 -d3s "$gateway" >/dev/null
@@ -147,30 +160,11 @@ curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
 
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
-    # Alternating which side goes first cancels a drift in the machine's load between the two.
-    if [ $((round % 2)) -eq 1 ]; then
-        hello native "$native"
-        hello gateway "$gateway"
-    else
-        hello gateway "$gateway"
-        hello native "$native"
-    fi
+    both hello native "$native" gateway "$gateway"
     hello gunicorn "$gunicorn_url"
     hello waitress "$waitress_url"
-    if [ $((round % 2)) -eq 1 ]; then
-        hello flask-adapter "$flask_url"
-        hello flask-gunicorn "$flask_gunicorn_url"
-    else
-        hello flask-gunicorn "$flask_gunicorn_url"
-        hello flask-adapter "$flask_url"
-    fi
-    if [ $((round % 2)) -eq 1 ]; then
-        stream native "http://127.0.0.1:$host_port/native/stream"
-        stream gateway "http://127.0.0.1:$host_port/stream"
-    else
-        stream gateway "http://127.0.0.1:$host_port/stream"
-        stream native "http://127.0.0.1:$host_port/native/stream"
-    fi
+    both hello flask-adapter "$flask_url" flask-gunicorn "$flask_gunicorn_url"
+    both stream native "http://127.0.0.1:$host_port/native/stream" gateway "http://127.0.0.1:$host_port/stream"
     allocations native "$native"
     allocations gateway "$gateway"
 done

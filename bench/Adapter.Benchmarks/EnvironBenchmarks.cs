@@ -1,30 +1,18 @@
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Http;
 
 namespace Adapter.Benchmarks;
 
 /// <summary>Building the environ, reading the keys a typical app reads, and copying it whole.</summary>
 [MemoryDiagnoser]
-public class EnvironBenchmarks
+public class EnvironBenchmarks : ExchangeBenchmarks
 {
-    private static readonly GatewayApp NoApp = static (_, _) => [];
-    private GatewayHandler _handler = null!;
-    private HttpContext _context = null!;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        _handler = new GatewayHandler(NoApp, Requests.CreatePool());
-        _context = Requests.Create();
-    }
-
     [Benchmark(Description = "new exchange (environ, start_response, input)")]
-    public object Construct() => new GatewayExchange(_handler, _context, 0);
+    public object Construct() => NewExchange();
 
     [Benchmark(Description = "new exchange + 6 typical lookups")]
     public int Lookups()
     {
-        var environ = new GatewayExchange(_handler, _context, 0).Environ;
+        var environ = NewExchange().Environ;
         var length = 0;
         length += ((string)environ["REQUEST_METHOD"]!).Length;
         length += ((string)environ["PATH_INFO"]!).Length;
@@ -36,5 +24,5 @@ public class EnvironBenchmarks
     }
 
     [Benchmark(Description = "new exchange + copy every key (enumeration)")]
-    public int Materialize() => new GatewayExchange(_handler, _context, 0).Environ.Count;
+    public int Materialize() => NewExchange().Environ.Count;
 }

@@ -1,14 +1,11 @@
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Http;
 
 namespace Adapter.Benchmarks;
 
 /// <summary>start_response: status parsing and header validation, alone and through a fresh response.</summary>
 [MemoryDiagnoser]
-public class StartResponseBenchmarks
+public class StartResponseBenchmarks : ExchangeBenchmarks
 {
-    private static readonly GatewayApp NoApp = static (_, _) => [];
-
     private static readonly (string Name, string Value)[] Headers =
     [
         ("Content-Type", "text/html; charset=utf-8"),
@@ -19,19 +16,9 @@ public class StartResponseBenchmarks
         ("X-Frame-Options", "DENY"),
     ];
 
-    private GatewayHandler _handler = null!;
-    private HttpContext _context = null!;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        _handler = new GatewayHandler(NoApp, Requests.CreatePool());
-        _context = Requests.Create();
-    }
-
     [Benchmark(Description = "parse \"200 OK\" + validate 6 headers")]
     public long Validate() => HeaderRules.ParseStatus("200 OK").Code + HeaderRules.Validate(Headers);
 
     [Benchmark(Description = "start_response on a new exchange")]
-    public object StartResponse() => new GatewayExchange(_handler, _context, 0).Response.StartResponse("200 OK", Headers, null);
+    public object StartResponse() => NewExchange().Response.StartResponse("200 OK", Headers, null);
 }

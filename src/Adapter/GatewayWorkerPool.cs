@@ -107,7 +107,14 @@ internal sealed class GatewayWorkerPool : IDisposable
         Metrics.Queued();
         _queue.Enqueue(exchange);
         StartWorkerIfNeeded();
-        _ready.Release();
+
+        // A worker finishing a request looks at the queue before it sleeps, so only a sleeping one needs a
+        // wake-up: under load, busy workers take the queue in turn without a context switch per request.
+        if (Volatile.Read(ref _idle) > 0)
+        {
+            _ready.Release();
+        }
+
         return true;
     }
 
@@ -194,21 +201,19 @@ internal sealed class GatewayWorkerPool : IDisposable
 
     private void RunLoop(GatewayWorker worker)
     {
-        while (true)
+        while (!_disposed)
         {
+            // Idle is counted before the queue is looked at: an enqueuer that finds no idle worker knows every
+            // worker will look at the queue again before it sleeps, so no request is left waiting unseen.
             Interlocked.Increment(ref _idle);
-            _ready.Wait();
-            Interlocked.Decrement(ref _idle);
-            if (_disposed)
-            {
-                return;
-            }
-
             if (!TryDequeue(out var exchange))
             {
+                _ready.Wait();
+                Interlocked.Decrement(ref _idle);
                 continue;
             }
 
+            Interlocked.Decrement(ref _idle);
             Interlocked.Increment(ref _busy);
             worker.Begin(exchange);
             try
