@@ -80,8 +80,7 @@ public sealed class PythonBridgeTests
     [PythonFact]
     public async Task Bad_header_raises_value_error_inside_the_app()
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:bad_header_app");
-        var body = await host.Client.GetStringAsync("/");
+        var body = await PythonHost.GetStringAsync("bridge_apps:bad_header_app");
         Assert.StartsWith("ValueError: ", body);
         Assert.Contains("X-Bad", body);
     }
@@ -89,8 +88,7 @@ public sealed class PythonBridgeTests
     [PythonFact]
     public async Task Headers_that_are_not_a_list_raise_type_error_inside_the_app()
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:type_error_app");
-        Assert.StartsWith("TypeError: ", await host.Client.GetStringAsync("/"));
+        Assert.StartsWith("TypeError: ", await PythonHost.GetStringAsync("bridge_apps:type_error_app"));
     }
 
     [PythonFact]
@@ -104,10 +102,18 @@ public sealed class PythonBridgeTests
     }
 
     [PythonFact]
+    public async Task Exc_info_after_the_headers_were_sent_re_raises_the_apps_error()
+    {
+        await using var host = await PythonHost.StartAsync("bridge_apps:exc_info_late_app");
+        using var response = await host.Client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("first re-raised 'late failure'", await response.Content.ReadAsStringAsync());
+    }
+
+    [PythonFact]
     public async Task Write_and_yielded_chunks_keep_their_order()
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:write_app");
-        Assert.Equal("written then yielded", await host.Client.GetStringAsync("/"));
+        Assert.Equal("written then yielded", await PythonHost.GetStringAsync("bridge_apps:write_app"));
     }
 
     [PythonFact]
@@ -184,8 +190,7 @@ public sealed class PythonBridgeTests
     [PythonFact]
     public async Task File_wrapper_iterates_the_file_in_blocks()
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:file_wrapper_app");
-        Assert.Equal("wrapped file contents", await host.Client.GetStringAsync("/"));
+        Assert.Equal("wrapped file contents", await PythonHost.GetStringAsync("bridge_apps:file_wrapper_app"));
     }
 
     [PythonFact]

@@ -20,4 +20,11 @@ internal static class PythonHost
     /// <summary>A host serving one app at the root.</summary>
     public static Task<TestHost> StartAsync(string target, Action<PythonGatewayOptions>? options = null) =>
         StartAsync((app, python) => app.UseGatewayApp(python.Load(target)), options);
+
+    /// <summary>Serves one app at the root for one GET, and answers its body.</summary>
+    public static async Task<string> GetStringAsync(string target, string path = "/")
+    {
+        await using var host = await StartAsync(target);
+        return await host.Client.GetStringAsync(path);
+    }
 }

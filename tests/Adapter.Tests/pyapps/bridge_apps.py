@@ -147,3 +147,15 @@ def thread_name_app(environ, start_response):
     from System.Threading import Thread
     start_response("200 OK", [])
     return [Thread.CurrentThread.Name.encode()]
+
+
+def exc_info_late_app(environ, start_response):
+    start_response("200 OK", [])
+    yield b"first"
+    try:
+        raise KeyError("late failure")
+    except KeyError:
+        try:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        except KeyError as again:
+            yield (" re-raised %s" % again).encode()
