@@ -5,9 +5,10 @@ namespace Adapter;
 /// <summary>
 /// Builds the Python environ, a real <c>dict</c>, from the adapter's environ (PEP 3333). CGI values become
 /// native strings: text whose characters all fit in Latin-1 as is, anything else as the Latin-1 reading of
-/// its UTF-8 bytes, which is what Python servers give. PATH_INFO comes from the raw request target, so a
-/// path that is not valid UTF-8 still arrives byte for byte. wsgi.input, wsgi.errors and
-/// wsgi.file_wrapper are set by the bridge; other .NET objects (the HttpContext, the abort token) stay in .NET.
+/// its UTF-8 bytes, which is what Python servers give. SCRIPT_NAME and PATH_INFO come from the raw request
+/// target, so a path that is not valid UTF-8 still arrives byte for byte; when C# middleware rewrote them,
+/// the rewritten text is used, as UTF-8. wsgi.input, wsgi.errors and wsgi.file_wrapper are set by the
+/// bridge; other .NET objects (the HttpContext, the abort token) stay in .NET.
 /// </summary>
 internal static class PythonEnviron
 {
@@ -27,8 +28,8 @@ internal static class PythonEnviron
                 case string text:
                     var native = key switch
                     {
-                        EnvironKeys.PathInfo => pathInfo ?? Native(text),
-                        EnvironKeys.ScriptName => scriptName ?? Native(text),
+                        EnvironKeys.PathInfo => pathInfo ?? FromUtf8Path(text),
+                        EnvironKeys.ScriptName => scriptName ?? FromUtf8Path(text),
                         _ => Native(text),
                     };
                     Append(strings, key, native);
@@ -75,16 +76,29 @@ internal static class PythonEnviron
     }
 
     /// <summary>
+    /// A decoded path as Python servers give it: the adapter's SCRIPT_NAME and PATH_INFO are UTF-8 decoded, so
+    /// their UTF-8 bytes are read back as Latin-1 ("/café" becomes "/cafÃ©").
+    /// </summary>
+    private static string FromUtf8Path(string path) =>
+        Ascii.IsValid(path) ? path : Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(path));
+
+    /// <summary>
     /// SCRIPT_NAME and PATH_INFO from the raw target's bytes, read as Latin-1; nulls when the raw target cannot
     /// be lined up with the adapter's split (dot segments Kestrel removed, an absolute-form target).
     /// </summary>
     private static (string? ScriptName, string? PathInfo) Paths(IDictionary<string, object?> environ)
     {
-        if (!environ.TryGetValue(EnvironKeys.RequestUri, out var uri) || uri is not string raw
-            || !environ.TryGetValue(EnvironKeys.ScriptName, out var script) || script is not string scriptName)
+        // Only the adapter's own environ, with SCRIPT_NAME and PATH_INFO as the adapter computed them: when C#
+        // middleware rewrote either, its value is what the app must see.
+        if (environ is not GatewayEnviron { Exchange: var exchange }
+            || !environ.TryGetValue(EnvironKeys.ScriptName, out var script) || script is not string scriptName
+            || !environ.TryGetValue(EnvironKeys.PathInfo, out var path) || path is not string pathInfo
+            || scriptName != exchange.ScriptName || pathInfo != exchange.PathInfo)
         {
             return (null, null);
         }
+
+        var raw = exchange.RawTarget;
 
         var query = raw.IndexOf('?');
         var rawPath = query < 0 ? raw : raw[..query];
@@ -94,7 +108,7 @@ internal static class PythonEnviron
         }
 
         var full = DecodeLatin1(rawPath);
-        var prefix = Native(scriptName);
+        var prefix = FromUtf8Path(scriptName);
         if (!full.StartsWith(prefix, StringComparison.Ordinal))
         {
             return (null, null);

@@ -20,6 +20,9 @@ internal sealed class GatewayEnviron(GatewayExchange exchange) : IDictionary<str
 
     private Dictionary<string, object?>? _copy;
 
+    /// <summary>The request this environ describes.</summary>
+    public GatewayExchange Exchange => exchange;
+
     public object? this[string key]
     {
         get => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"The environ has no key '{key}'.");

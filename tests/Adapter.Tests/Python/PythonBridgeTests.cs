@@ -41,6 +41,22 @@ public sealed class PythonBridgeTests
         Assert.DoesNotContain("CONTENT_LENGTH", environ.Keys);
     }
 
+    [PythonFact]
+    public async Task Path_info_rewritten_by_csharp_middleware_is_what_python_sees()
+    {
+        await using var host = await PythonHost.StartAsync(static (app, python) =>
+        {
+            var inner = python.Load("bridge_apps:environ_app");
+            app.UseGatewayApp((environ, start) =>
+            {
+                environ["PATH_INFO"] = "/rewritten/caf\u00E9";
+                return inner(environ, start);
+            });
+        });
+        var environ = JsonSerializer.Deserialize<Dictionary<string, string>>(await host.Client.GetStringAsync("/original%2Fpath"))!;
+        Assert.Equal("/rewritten/caf\u00C3\u00A9", environ["PATH_INFO"]);
+    }
+
     [PythonTheory]
     [InlineData("read", "ab\ncdef\ngh")]
     [InlineData("read-n", "ab\n|cde|f\ng|h|")]
