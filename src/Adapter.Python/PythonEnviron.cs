@@ -12,6 +12,12 @@ namespace Adapter;
 /// </summary>
 internal static class PythonEnviron
 {
+    [ThreadStatic]
+    private static StringBuilder? t_strings;
+
+    [ThreadStatic]
+    private static StringBuilder? t_others;
+
     /// <summary>
     /// Encodes the environ for the bridge, which builds the dict in Python in one pass: key and value pairs
     /// of the text entries, and key and kind pairs of the others (T, F, v), each list NUL-separated.
@@ -19,8 +25,12 @@ internal static class PythonEnviron
     public static (string Strings, string Others) Encode(IDictionary<string, object?> environ)
     {
         var (scriptName, pathInfo) = Paths(environ);
-        var strings = new StringBuilder(1024);
-        var others = new StringBuilder(96);
+
+        // Per thread and reused: a request's two lists then cost only the two strings handed to Python.
+        var strings = t_strings ??= new StringBuilder(1024);
+        var others = t_others ??= new StringBuilder(96);
+        strings.Clear();
+        others.Clear();
         foreach (var (key, value) in environ)
         {
             switch (value)
