@@ -31,29 +31,43 @@ internal static class PythonEnviron
         var others = t_others ??= new StringBuilder(96);
         strings.Clear();
         others.Clear();
-        foreach (var (key, value) in environ)
+        var state = (scriptName, pathInfo, strings, others);
+        if (environ is GatewayEnviron live)
         {
-            switch (value)
+            // The adapter's own environ is read straight from the request, not copied into a dictionary first.
+            live.ForEach(state, static (s, key, value) => Add(s, key, value));
+        }
+        else
+        {
+            foreach (var (key, value) in environ)
             {
-                case string text:
-                    var native = key switch
-                    {
-                        EnvironKeys.PathInfo => pathInfo ?? FromUtf8Path(text),
-                        EnvironKeys.ScriptName => scriptName ?? FromUtf8Path(text),
-                        _ => Native(text),
-                    };
-                    Append(strings, key, native);
-                    break;
-                case bool flag:
-                    Append(others, key, flag ? "T" : "F");
-                    break;
-                case Version when key == EnvironKeys.WsgiVersion:
-                    Append(others, key, "v");
-                    break;
+                Add(state, key, value);
             }
         }
 
         return (strings.ToString(), others.ToString());
+    }
+
+    private static void Add((string? ScriptName, string? PathInfo, StringBuilder Strings, StringBuilder Others) lists, string key, object? value)
+    {
+        switch (value)
+        {
+            case string text:
+                var native = key switch
+                {
+                    EnvironKeys.PathInfo => lists.PathInfo ?? FromUtf8Path(text),
+                    EnvironKeys.ScriptName => lists.ScriptName ?? FromUtf8Path(text),
+                    _ => Native(text),
+                };
+                Append(lists.Strings, key, native);
+                break;
+            case bool flag:
+                Append(lists.Others, key, flag ? "T" : "F");
+                break;
+            case Version when key == EnvironKeys.WsgiVersion:
+                Append(lists.Others, key, "v");
+                break;
+        }
     }
 
     private static void Append(StringBuilder list, string key, string value)

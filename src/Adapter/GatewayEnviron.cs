@@ -79,41 +79,64 @@ internal sealed class GatewayEnviron(GatewayExchange exchange) : IDictionary<str
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    private Dictionary<string, object?> Materialize()
+    /// <summary>
+    /// Hands every entry to <paramref name="visit"/>, in enumeration order, without copying the view into a
+    /// dictionary: for a caller that reads everything once (the Python bridge), the copy would be waste.
+    /// </summary>
+    public void ForEach<TState>(TState state, Action<TState, string, object?> visit)
     {
+        if (_copy is not null)
+        {
+            foreach (var (key, value) in _copy)
+            {
+                visit(state, key, value);
+            }
+
+            return;
+        }
+
         exchange.BeginAdapterWork();
         try
         {
-            var request = exchange.Context.Request;
-            var copy = new Dictionary<string, object?>(EnvironKeys.Always.Length + request.Headers.Count + 3, StringComparer.Ordinal);
-            foreach (var key in EnvironKeys.Always)
-            {
-                TryCompute(key, out var value);
-                copy[key] = value;
-            }
-
-            foreach (var key in (ReadOnlySpan<string>)[EnvironKeys.ContentType, EnvironKeys.ContentLength, EnvironKeys.RemoteUser])
-            {
-                if (TryCompute(key, out var value))
-                {
-                    copy[key] = value;
-                }
-            }
-
-            foreach (var header in request.Headers)
-            {
-                var key = HeaderKey(header.Key);
-                if (key is not null)
-                {
-                    copy[key] = Join(header.Key, header.Value);
-                }
-            }
-
-            return copy;
+            Visit(state, visit);
         }
         finally
         {
             exchange.EndAdapterWork(handOff: false);
+        }
+    }
+
+    private Dictionary<string, object?> Materialize()
+    {
+        var copy = new Dictionary<string, object?>(EnvironKeys.Always.Length + exchange.Context.Request.Headers.Count + 3, StringComparer.Ordinal);
+        ForEach(copy, static (into, key, value) => into[key] = value);
+        return copy;
+    }
+
+    /// <summary>Computes every entry; inside an adapter section.</summary>
+    private void Visit<TState>(TState state, Action<TState, string, object?> visit)
+    {
+        foreach (var key in EnvironKeys.Always)
+        {
+            TryCompute(key, out var value);
+            visit(state, key, value);
+        }
+
+        foreach (var key in (ReadOnlySpan<string>)[EnvironKeys.ContentType, EnvironKeys.ContentLength, EnvironKeys.RemoteUser])
+        {
+            if (TryCompute(key, out var value))
+            {
+                visit(state, key, value);
+            }
+        }
+
+        foreach (var header in exchange.Context.Request.Headers)
+        {
+            var key = HeaderKey(header.Key);
+            if (key is not null)
+            {
+                visit(state, key, Join(header.Key, header.Value));
+            }
         }
     }
 
