@@ -9,7 +9,6 @@ namespace Adapter;
 internal static unsafe class PythonNative
 {
     private static delegate* unmanaged<int> _gilStateEnsure;
-    private static delegate* unmanaged<int, void> _gilStateRelease;
     private static delegate* unmanaged<int> _finalizeEx;
     private static delegate* unmanaged<nint, nint> _bytesSize;
     private static delegate* unmanaged<nint, byte*> _bytesAsString;
@@ -21,7 +20,6 @@ internal static unsafe class PythonNative
     {
         var handle = NativeLibrary.Load(library);
         _gilStateEnsure = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "PyGILState_Ensure");
-        _gilStateRelease = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(handle, "PyGILState_Release");
         _finalizeEx = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "Py_FinalizeEx");
         _bytesSize = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(handle, "PyBytes_Size");
         _bytesAsString = (delegate* unmanaged<nint, byte*>)NativeLibrary.GetExport(handle, "PyBytes_AsString");
@@ -31,9 +29,6 @@ internal static unsafe class PythonNative
 
     /// <summary>PyGILState_Ensure: takes the GIL, creating this thread's state the first time.</summary>
     public static int EnsureGil() => _gilStateEnsure();
-
-    /// <summary>PyGILState_Release: the matching release; the outermost one deletes the thread state.</summary>
-    public static void ReleaseGil(int state) => _gilStateRelease(state);
 
     /// <summary>
     /// Py_FinalizeEx: runs <c>atexit</c> functions, waits for Python's own non-daemon threads and frees the

@@ -22,7 +22,6 @@ internal static class PythonRuntime
     private static Thread? s_owner;
     private static PyObject? s_bridge;
     private static PyObject? s_run;
-    private static PyObject? s_wsgiVersion;
 
     /// <summary>The libpython the interpreter was loaded from.</summary>
     public static string? Library { get; private set; }
@@ -32,9 +31,6 @@ internal static class PythonRuntime
 
     /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
     public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
-
-    /// <summary><c>(1, 0)</c>, shared by every environ (tuples are immutable).</summary>
-    public static PyObject WsgiVersion => s_wsgiVersion ?? throw new InvalidOperationException("CPython is not started.");
 
     /// <summary>Starts CPython once per process; later calls only add <paramref name="paths"/> to <c>sys.path</c>.</summary>
     /// <returns>True when this call started the interpreter.</returns>
@@ -112,7 +108,6 @@ internal static class PythonRuntime
             PythonEngine.EndAllowThreads(mainState);
             s_run?.Dispose();
             s_bridge?.Dispose();
-            s_wsgiVersion?.Dispose();
             PythonEngine.Shutdown();
 
             // pythonnet let go of the GIL; this thread's state is the interpreter's main one, which finalizing needs.
@@ -145,9 +140,6 @@ internal static class PythonRuntime
         s_run = s_bridge.GetAttr("run");
         using var dispatch = PyObject.FromManagedObject(PythonDispatch.Instance);
         s_bridge.InvokeMethod("attach", dispatch).Dispose();
-        using var one = new PyInt(1);
-        using var zero = new PyInt(0);
-        s_wsgiVersion = new PyTuple([one, zero]);
     }
 
     /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>

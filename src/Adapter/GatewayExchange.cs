@@ -28,7 +28,6 @@ internal sealed class GatewayExchange
     private int _answered;
     private GatewayResult _result;
     private long _lastHandOff;
-    private GatewayWorker? _worker;
     private ExceptionDispatchInfo? _failure;
     private string? _scriptName;
     private string? _pathInfo;
@@ -72,8 +71,6 @@ internal sealed class GatewayExchange
     public Task Completion => _completion.Task;
 
     public bool WasRejected { get; private set; }
-
-    public GatewayWorker? Worker => Volatile.Read(ref _worker);
 
     public string ScriptName
     {
@@ -174,9 +171,8 @@ internal sealed class GatewayExchange
     }
 
     /// <summary>Runs the app on the calling worker thread.</summary>
-    public void Execute(GatewayWorker worker)
+    public void Execute()
     {
-        Volatile.Write(ref _worker, worker);
         if (_executionContext is null)
         {
             Run();

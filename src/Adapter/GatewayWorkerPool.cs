@@ -218,7 +218,7 @@ internal sealed class GatewayWorkerPool : IDisposable
             worker.Begin(exchange);
             try
             {
-                exchange.Execute(worker);
+                exchange.Execute();
             }
             finally
             {
