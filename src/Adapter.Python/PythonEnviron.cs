@@ -108,7 +108,7 @@ internal static class PythonEnviron
 
     /// <summary>
     /// SCRIPT_NAME and PATH_INFO from the raw target's bytes, read as Latin-1; nulls when the raw target cannot
-    /// be lined up with the adapter's split (dot segments Kestrel removed, an absolute-form target).
+    /// be lined up with the adapter's split (dot segments Kestrel removed; see <see cref="RequestPath.RawPath"/>).
     /// </summary>
     private static (string? ScriptName, string? PathInfo) Paths(IDictionary<string, object?> environ)
     {
@@ -122,16 +122,13 @@ internal static class PythonEnviron
             return (null, null);
         }
 
-        var raw = exchange.RawTarget;
-
-        var query = raw.IndexOf('?');
-        var rawPath = query < 0 ? raw : raw[..query];
-        if (!rawPath.StartsWith('/') || rawPath.Contains("/.", StringComparison.Ordinal))
+        var rawPath = RequestPath.RawPath(exchange.RawTarget);
+        if (rawPath is null)
         {
             return (null, null);
         }
 
-        var full = DecodeLatin1(rawPath);
+        var full = Encoding.Latin1.GetString(PercentDecoder.DecodeBytes(rawPath));
         var prefix = FromUtf8Path(scriptName);
         if (!full.StartsWith(prefix, StringComparison.Ordinal))
         {
@@ -140,39 +137,5 @@ internal static class PythonEnviron
 
         var rest = full[prefix.Length..];
         return rest.Length == 0 || rest[0] == '/' ? (prefix, rest) : (null, null);
-    }
-
-    /// <summary>Percent-decodes a raw path into bytes and reads them as Latin-1.</summary>
-    private static string DecodeLatin1(string rawPath)
-    {
-        if (!rawPath.Contains('%'))
-        {
-            return Native(rawPath);
-        }
-
-        var bytes = new List<byte>(rawPath.Length);
-        Span<byte> utf8 = stackalloc byte[4];
-        for (var i = 0; i < rawPath.Length; i++)
-        {
-            var c = rawPath[i];
-            if (c == '%' && i + 2 < rawPath.Length && char.IsAsciiHexDigit(rawPath[i + 1]) && char.IsAsciiHexDigit(rawPath[i + 2]))
-            {
-                bytes.Add(Convert.ToByte(rawPath.Substring(i + 1, 2), 16));
-                i += 2;
-            }
-            else if (c < 0x80)
-            {
-                bytes.Add((byte)c);
-            }
-            else
-            {
-                var length = char.IsHighSurrogate(c) && i + 1 < rawPath.Length
-                    ? Encoding.UTF8.GetBytes(rawPath.AsSpan(i++, 2), utf8)
-                    : Encoding.UTF8.GetBytes(rawPath.AsSpan(i, 1), utf8);
-                bytes.AddRange(utf8[..length]);
-            }
-        }
-
-        return Encoding.Latin1.GetString(bytes.ToArray());
     }
 }

@@ -2,15 +2,19 @@ using System.Text;
 
 namespace Adapter;
 
-/// <summary>Percent-decodes a URL path completely (<c>%2F</c> included) and reads the bytes as UTF-8.</summary>
+/// <summary>Percent-decodes a URL path completely (<c>%2F</c> included).</summary>
 internal static class PercentDecoder
 {
-    public static string Decode(string text)
+    /// <summary>The decoded bytes read as UTF-8, as the C# environ gives paths.</summary>
+    public static string Decode(string text) => text.Contains('%') ? Encoding.UTF8.GetString(DecodeBytes(text)) : text;
+
+    /// <summary>The bytes the path stands for: escapes decoded, other characters as their UTF-8 bytes.</summary>
+    public static ArraySegment<byte> DecodeBytes(string text)
     {
         var first = text.IndexOf('%');
         if (first < 0)
         {
-            return text;
+            first = text.Length;
         }
 
         var bytes = new byte[Encoding.UTF8.GetMaxByteCount(text.Length)];
@@ -32,7 +36,7 @@ internal static class PercentDecoder
             i = end;
         }
 
-        return Encoding.UTF8.GetString(bytes, 0, count);
+        return new ArraySegment<byte>(bytes, 0, count);
     }
 
     private static bool IsHex(char c) => char.IsAsciiHexDigit(c);

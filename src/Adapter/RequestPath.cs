@@ -40,7 +40,7 @@ internal static class RequestPath
     }
 
     /// <summary>The path part of a raw target, or null when its segments cannot map onto the decoded path.</summary>
-    private static string? RawPath(string raw)
+    public static string? RawPath(string raw)
     {
         var query = raw.IndexOf('?');
         var path = query < 0 ? raw : raw[..query];
