@@ -12,7 +12,6 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
     private PyObject? _response = response;
     private byte[] _current = [];
     private byte[]? _prefetched;
-    private bool _ended;
 
     public byte[] Current => _current;
 
@@ -34,7 +33,8 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
             return true;
         }
 
-        if (_ended)
+        // Released at the end of the iterable (or by Dispose): nothing more to fetch.
+        if (_response is null)
         {
             return false;
         }
@@ -90,7 +90,6 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
     /// <summary>The bridge closed the iterable at its end: release it now, under this hold of the GIL, so Dispose needs none.</summary>
     private byte[]? End(PyObject response)
     {
-        _ended = true;
         _response = null;
         response.Dispose();
         call.Dispose();
