@@ -7,6 +7,9 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 {
     public const int MaxWorkerThreads = 4096;
 
+    /// <summary>The largest per-request buffer accepted: 64 MiB.</summary>
+    public const int MaxBufferSize = 64 * 1024 * 1024;
+
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         List<string>? failures = null;
@@ -23,6 +26,16 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.RequestTimeout <= TimeSpan.Zero && options.RequestTimeout != Timeout.InfiniteTimeSpan)
         {
             (failures ??= []).Add($"Gateway:RequestTimeout must be positive or Timeout.InfiniteTimeSpan; it is {options.RequestTimeout}.");
+        }
+
+        if (options.ResponseBufferSize is < 0 or > MaxBufferSize)
+        {
+            (failures ??= []).Add($"Gateway:ResponseBufferSize must be between 0 and {MaxBufferSize}; it is {options.ResponseBufferSize}.");
+        }
+
+        if (options.RequestBufferSize is < 0 or > MaxBufferSize)
+        {
+            (failures ??= []).Add($"Gateway:RequestBufferSize must be between 0 and {MaxBufferSize}; it is {options.RequestBufferSize}.");
         }
 
         return failures is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

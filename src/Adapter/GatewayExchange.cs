@@ -64,6 +64,8 @@ internal sealed class GatewayExchange
 
     public ILogger Logger => _handler.Logger;
 
+    public GatewayOptions Options => _handler.Options;
+
     public GatewayResponse Response { get; }
 
     public GatewayEnviron Environ { get; }
@@ -264,7 +266,6 @@ internal sealed class GatewayExchange
                 Close(body, enumerator);
             }
 
-            Response.Settle();
             HandleFailure(ex);
         }
     }
@@ -354,8 +355,22 @@ internal sealed class GatewayExchange
         }
 
         _errors?.Flush();
-        MarkAnswered(_result);
         _completion.TrySetResult();
+    }
+
+    /// <summary>
+    /// In the middleware, once the body has settled (flushed, or the client gone): counts the outcome, a
+    /// client that left during the last bytes as canceled.
+    /// </summary>
+    public void CountOutcome()
+    {
+        if (_result == GatewayResult.Completed && Response.BodyFailed)
+        {
+            _result = GatewayResult.Canceled;
+            GatewayLog.ClientDisconnected(Logger, Method, LogPath);
+        }
+
+        MarkAnswered(_result);
     }
 
     private void EnsurePaths()

@@ -22,6 +22,8 @@ internal sealed class GatewayHandler
 
     public ILogger Logger => _pool.Logger;
 
+    public GatewayOptions Options => _pool.Options;
+
     public GatewayMetrics Metrics => _pool.Metrics;
 
     /// <param name="context">The request.</param>
@@ -54,7 +56,9 @@ internal sealed class GatewayHandler
         await exchange.Completion.ConfigureAwait(false);
         if (exchange.HasTimedOut)
         {
+            // The abort (once bytes went out) also ends a pump still flushing them.
             AnswerTimedOut(exchange.Context);
+            await exchange.Response.WhenBodyIdle().ConfigureAwait(false);
             return;
         }
 
@@ -64,6 +68,14 @@ internal sealed class GatewayHandler
             return;
         }
 
+        // The worker may be gone while the pump still sends the last bytes: the request ends after them.
+        var idle = exchange.Response.WhenBodyIdle();
+        if (!idle.IsCompleted)
+        {
+            await idle.ConfigureAwait(false);
+        }
+
+        exchange.CountOutcome();
         exchange.ThrowIfFailed();
     }
 

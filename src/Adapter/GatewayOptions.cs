@@ -14,4 +14,17 @@ public sealed class GatewayOptions
     /// Default: 30 seconds; <see cref="Timeout.InfiniteTimeSpan"/> turns it off.
     /// </summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Bytes of one response taken from the application ahead of a slow client, beyond what Kestrel itself
+    /// buffers. A response that fits is taken at the application's pace and its worker freed at once; a larger
+    /// one holds the application back until the client catches up. Default: 256 KiB.
+    /// </summary>
+    public int ResponseBufferSize { get; set; } = 256 * 1024;
+
+    /// <summary>
+    /// Request bodies whose declared Content-Length is at most this many bytes are read in full before the
+    /// request takes a worker, so a slow uploader holds no worker. Longer and chunked bodies stream. Default: 64 KiB.
+    /// </summary>
+    public int RequestBufferSize { get; set; } = 64 * 1024;
 }

@@ -32,7 +32,8 @@ internal sealed class GatewayResponse
     {
         _exchange = exchange;
         _write = Write;
-        _body = new GatewayBodyWriter(exchange);
+        var options = exchange.Options;
+        _body = new GatewayBodyWriter(new KestrelResponsePipe(exchange), options.ResponseBufferSize, options.RequestTimeout);
         StartResponse = Start;
     }
 
@@ -104,8 +105,9 @@ internal sealed class GatewayResponse
         try
         {
             Commit();
-            _body.WaitForDrain();
 
+            // Bytes still queued behind a pending flush go out at the client's pace; the request waits for
+            // them (WhenBodyIdle), this worker does not.
             if (_bodyAllowed && _declaredLength >= 0 && _sent < _declaredLength)
             {
                 // The client must see a short body, never wait for bytes that will not come: Kestrel ends the
@@ -139,7 +141,7 @@ internal sealed class GatewayResponse
                 return;
             }
 
-            _body.WaitForDrain();
+            _body.WaitUntilIdle();
             var context = _exchange.Context;
             try
             {
@@ -213,8 +215,11 @@ internal sealed class GatewayResponse
         _sent += count;
     }
 
-    /// <summary>After the app failed: lets bytes already handed over reach Kestrel before the error is handled.</summary>
-    public void Settle() => _body.Settle();
+    /// <summary>Completes when every byte handed over is flushed or the client is gone; the request ends only then.</summary>
+    public Task WhenBodyIdle() => _body.WhenIdle();
+
+    /// <summary>True when the client went away while the body was being sent.</summary>
+    public bool BodyFailed => _body.HasFailed;
 
     /// <summary>Cuts a chunk down to what the declared Content-Length still allows.</summary>
     private long Fit(long count)

@@ -54,4 +54,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(16, LogLevel.Error, "{Count} gateway workers are stuck in apps past their timeout; no further replacements are started until one returns.")]
     public static partial void TooManyAbandoned(ILogger logger, int count);
+
+    [LoggerMessage(17, LogLevel.Warning, "Client took no response bytes for {Silence} while the app waited on it during {Method} {Path}; the connection is dropped.")]
+    public static partial void SilentClientDropped(ILogger logger, TimeSpan silence, string method, string path);
 }

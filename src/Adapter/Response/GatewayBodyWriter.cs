@@ -1,0 +1,413 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace Adapter;
+
+/// <summary>
+/// Moves a response's body from the worker thread into the response pipe, with at most
+/// <see cref="GatewayOptions.ResponseBufferSize"/> bytes taken ahead of a slow client.
+/// </summary>
+/// <remarks>
+/// <para>
+/// One side owns the pipe at a time. In <see cref="Idle"/> the worker writes and flushes straight into it; a
+/// response whose client keeps up never takes the gate. When a flush is left pending, the worker hands the
+/// pipe to the pump (<see cref="Flushing"/>): from then on the worker only appends copies to the queue, under
+/// the gate, and the pump, continued by each flush's completion, writes the queue into the pipe in batches.
+/// </para>
+/// <para>
+/// The pump hands the pipe back in one step, under the gate: it looks at the queue and, finding it empty,
+/// sets <see cref="Idle"/> before it lets go, so no chunk can be queued behind a pump that has ended
+/// (invariant: in <see cref="Idle"/> and <see cref="Failed"/> the queue is empty). Only the worker leaves
+/// <see cref="Idle"/>; only the pump leaves <see cref="Flushing"/>, and it touches the response only while
+/// the state is <see cref="Flushing"/>: the request may end the moment it is not.
+/// </para>
+/// <para>
+/// The worker blocks only when a chunk does not fit the buffer, and then for no longer than the client's
+/// silence allows: a client that takes no bytes for the request timeout is dropped.
+/// </para>
+/// </remarks>
+internal sealed class GatewayBodyWriter
+{
+    private const int Idle = 0;
+    private const int Flushing = 1;
+    private const int Failed = 2;
+
+    private const int SegmentSize = 4096;
+
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
+
+    private readonly IResponsePipe _pipe;
+    private readonly int _bufferSize;
+    private readonly TimeSpan _silenceLimit;
+
+    // Created when a flush is first left pending: a response the client keeps up with allocates none of them.
+    private HandOffGate? _gate;
+    private List<(byte[] Buffer, int Count)>? _queue;
+    private List<(byte[] Buffer, int Count)>? _batch;
+    private Action? _onFlushed;
+    private TaskCompletionSource? _idle;
+
+    private int _state;
+    private int _queuedBytes;
+    private long _batchesTaken;
+    private Exception? _failure;
+    private ValueTask<FlushResult> _flush;
+
+    /// <param name="pipe">The response pipe.</param>
+    /// <param name="bufferSize">Bytes that may wait in the queue while a flush is pending.</param>
+    /// <param name="silenceLimit">How long the worker waits for a client that takes no bytes; infinite to wait for ever.</param>
+    /// <param name="gate">The gate to use from the start (interleaving tests); by default one is made when first needed.</param>
+    public GatewayBodyWriter(IResponsePipe pipe, int bufferSize, TimeSpan silenceLimit, HandOffGate? gate = null)
+    {
+        _pipe = pipe;
+        _bufferSize = bufferSize;
+        _silenceLimit = silenceLimit;
+        _gate = gate;
+    }
+
+    /// <summary>True once the client is known to be gone; nothing more is written.</summary>
+    public bool HasFailed => Volatile.Read(ref _state) == Failed;
+
+    /// <summary>
+    /// Sends <paramref name="data"/>, or queues a copy of it behind a pending flush; on the worker thread.
+    /// Throws <see cref="ClientDisconnectedException"/> once the client is gone.
+    /// </summary>
+    public void Send(ReadOnlySpan<byte> data)
+    {
+        // Only the worker leaves Idle, so Idle seen here holds until this call leaves it.
+        if (Volatile.Read(ref _state) != Idle && Enqueue(data, mustOwn: data.Length > _bufferSize))
+        {
+            return;
+        }
+
+        WriteAndFlush(data);
+    }
+
+    /// <summary>Blocks the worker until it owns the pipe again, every queued byte flushed (before a sendfile).</summary>
+    public void WaitUntilIdle()
+    {
+        if (Volatile.Read(ref _state) != Idle)
+        {
+            Enqueue([], mustOwn: true);
+        }
+    }
+
+    /// <summary>
+    /// Completes when the pump has let go of the pipe: every byte handed over is flushed, or the client is
+    /// gone. The request must not end before, since the pump still writes to its response.
+    /// </summary>
+    public Task WhenIdle()
+    {
+        var gate = _gate;
+        if (gate is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        gate.Enter();
+        try
+        {
+            return _state != Flushing
+                ? Task.CompletedTask
+                : (_idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+        finally
+        {
+            gate.Exit();
+        }
+    }
+
+    /// <summary>Writes and flushes on the worker, which owns the pipe; hands it to the pump if the flush stays pending.</summary>
+    private void WriteAndFlush(ReadOnlySpan<byte> data)
+    {
+        ValueTask<FlushResult> flush;
+        try
+        {
+            _pipe.Write(data);
+            flush = _pipe.FlushAsync();
+        }
+        catch (Exception ex)
+        {
+            throw FailOnWorker(new ClientDisconnectedException(ex));
+        }
+
+        if (!flush.IsCompleted)
+        {
+            StartPump(flush);
+            return;
+        }
+
+        if (Observe(flush) is { } gone)
+        {
+            throw FailOnWorker(gone);
+        }
+    }
+
+    /// <summary>The client is gone while the worker owns the pipe: nothing is queued, so no pump is involved.</summary>
+    private ClientDisconnectedException FailOnWorker(ClientDisconnectedException gone)
+    {
+        _failure = gone;
+        Volatile.Write(ref _state, Failed);
+        _pipe.Abort();
+        _pipe.WaitUntilAborted();
+        return gone;
+    }
+
+    private void StartPump(ValueTask<FlushResult> flush)
+    {
+        var gate = _gate ??= new HandOffGate();
+        _queue ??= [];
+        _batch ??= [];
+        gate.Enter();
+        try
+        {
+            _state = Flushing;
+        }
+        finally
+        {
+            gate.Exit();
+        }
+
+        // From here the pump owns the pipe; the worker touches only the queue, under the gate.
+        _flush = flush;
+        flush.GetAwaiter().UnsafeOnCompleted(_onFlushed ??= OnFlushed);
+    }
+
+    /// <summary>
+    /// Appends a copy behind the pending flush, waiting for room first. Returns false when the pump has handed
+    /// the pipe back (the worker then writes itself); throws once the client is gone.
+    /// </summary>
+    /// <param name="data">The chunk; empty with <paramref name="mustOwn"/> to wait for the pipe alone.</param>
+    /// <param name="mustOwn">True to wait for the pipe itself rather than queue: a chunk larger than the buffer, or a sendfile.</param>
+    private bool Enqueue(ReadOnlySpan<byte> data, bool mustOwn)
+    {
+        var gate = _gate!;
+        var aborted = false;
+        var abortedAt = 0L;
+        while (true)
+        {
+            Turn turn;
+            gate.Enter();
+            try
+            {
+                turn = WaitForTurn(gate, data, mustOwn, aborted);
+            }
+            finally
+            {
+                gate.Exit();
+            }
+
+            switch (turn)
+            {
+                case Turn.Queued:
+                    return true;
+                case Turn.Owned:
+                    return false;
+                case Turn.Gone:
+                    _pipe.WaitUntilAborted();
+                    throw new ClientDisconnectedException(_failure);
+                default:
+                    if (!aborted)
+                    {
+                        // Dropped outside the gate: Kestrel may complete the pending flush inline, and the pump takes the gate.
+                        aborted = true;
+                        abortedAt = Environment.TickCount64;
+                        _pipe.DropSilentClient(_silenceLimit);
+                    }
+                    else if (Environment.TickCount64 - abortedAt > AbortGrace.TotalMilliseconds)
+                    {
+                        // The pump will still see the abort; the request waits for it in WhenIdle, not this worker.
+                        throw new ClientDisconnectedException();
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Under the gate: queues the chunk, or waits until the pump takes a batch, hands the pipe back, or fails.</summary>
+    private Turn WaitForTurn(HandOffGate gate, ReadOnlySpan<byte> data, bool mustOwn, bool aborted)
+    {
+        var seen = _batchesTaken;
+        var since = Environment.TickCount64;
+        while (true)
+        {
+            if (_state == Failed)
+            {
+                return Turn.Gone;
+            }
+
+            if (_state == Idle)
+            {
+                return Turn.Owned;
+            }
+
+            if (!mustOwn && data.Length <= _bufferSize - _queuedBytes)
+            {
+                Append(data);
+                return Turn.Queued;
+            }
+
+            if (_batchesTaken != seen)
+            {
+                // The client took bytes: its silence starts again.
+                seen = _batchesTaken;
+                since = Environment.TickCount64;
+            }
+
+            if (_silenceLimit == Timeout.InfiniteTimeSpan)
+            {
+                gate.Wait(Timeout.Infinite);
+                continue;
+            }
+
+            var left = (long)_silenceLimit.TotalMilliseconds - (Environment.TickCount64 - since);
+            if (aborted)
+            {
+                left = Math.Min(left, 50);
+            }
+
+            if (left <= 0)
+            {
+                return Turn.Silent;
+            }
+
+            gate.Wait((int)Math.Min(left, int.MaxValue));
+        }
+    }
+
+    private void Append(ReadOnlySpan<byte> data)
+    {
+        // Small chunks share a segment, so a flood of tiny writes costs neither a rental nor a flush each.
+        var queue = _queue!;
+        _queuedBytes += data.Length;
+        if (queue.Count > 0)
+        {
+            var (last, used) = queue[^1];
+            if (last.Length - used >= data.Length)
+            {
+                data.CopyTo(last.AsSpan(used));
+                queue[^1] = (last, used + data.Length);
+                return;
+            }
+        }
+
+        var segment = ArrayPool<byte>.Shared.Rent(Math.Max(SegmentSize, data.Length));
+        data.CopyTo(segment);
+        queue.Add((segment, data.Length));
+    }
+
+    /// <summary>The pump: runs where a flush completes, and for as long as flushes complete at once.</summary>
+    private void OnFlushed()
+    {
+        var flush = _flush;
+        _flush = default;
+        var gate = _gate!;
+        while (true)
+        {
+            var gone = Observe(flush);
+            if (gone is not null)
+            {
+                // Before the state says so: once it leaves Flushing the request may end, and the pump must not touch it.
+                _pipe.Abort();
+            }
+
+            List<(byte[] Buffer, int Count)>? batch = null;
+            TaskCompletionSource? idle = null;
+            gate.Enter();
+            try
+            {
+                if (gone is not null)
+                {
+                    _failure = gone;
+                    _state = Failed;
+                    Release(_queue!);
+                    _queuedBytes = 0;
+                    idle = _idle;
+                }
+                else if (_queuedBytes == 0)
+                {
+                    // The hand-back: decided and done in this one step under the gate.
+                    _state = Idle;
+                    idle = _idle;
+                }
+                else
+                {
+                    batch = _queue!;
+                    (_queue, _batch) = (_batch!, batch);
+                    _queuedBytes = 0;
+                    _batchesTaken++;
+                }
+
+                gate.PulseAll();
+            }
+            finally
+            {
+                gate.Exit();
+            }
+
+            if (batch is null)
+            {
+                idle?.TrySetResult();
+                return;
+            }
+
+            try
+            {
+                foreach (var (buffer, count) in batch)
+                {
+                    _pipe.Write(buffer.AsSpan(0, count));
+                }
+
+                flush = _pipe.FlushAsync();
+            }
+            catch (Exception ex)
+            {
+                flush = ValueTask.FromException<FlushResult>(ex);
+            }
+            finally
+            {
+                Release(batch);
+            }
+
+            if (!flush.IsCompleted)
+            {
+                _flush = flush;
+                flush.GetAwaiter().UnsafeOnCompleted(_onFlushed!);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Consumes a completed flush: null when the client took it, the reason when the client is gone.</summary>
+    private ClientDisconnectedException? Observe(ValueTask<FlushResult> flush)
+    {
+        try
+        {
+            return _pipe.IsClientGone(flush.GetAwaiter().GetResult()) ? new ClientDisconnectedException() : null;
+        }
+        catch (Exception ex)
+        {
+            // Canceled by the client's departure, or the connection failed under the write.
+            return new ClientDisconnectedException(ex);
+        }
+    }
+
+    private static void Release(List<(byte[] Buffer, int Count)> segments)
+    {
+        foreach (var (buffer, _) in segments)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        segments.Clear();
+    }
+
+    private enum Turn
+    {
+        Queued,
+        Owned,
+        Gone,
+        Silent,
+    }
+}
