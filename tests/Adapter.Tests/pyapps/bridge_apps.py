@@ -159,3 +159,46 @@ def exc_info_late_app(environ, start_response):
             start_response("500 Internal Server Error", [], sys.exc_info())
         except KeyError as again:
             yield (" re-raised %s" % again).encode()
+
+
+class _NumberedBody:
+    """The body of tests/Adapter.Tests/BodyIntegrity/NumberedBody.cs, chunk for chunk: same generator, same bytes."""
+
+    PATTERN = bytes(range(251)) * (262144 // 251 + 2)
+
+    def __init__(self, seed, total):
+        self.state = seed & 0x7FFFFFFF
+        self.total = total
+
+    def _next(self):
+        self.state = (self.state * 1103515245 + 12345) & 0x7FFFFFFF
+        return self.state >> 8
+
+    def chunks(self):
+        index = 0
+        sent = 0
+        while sent < self.total:
+            roll = self._next() % 100
+            if roll < 4:
+                size = 65536 + self._next() % (262144 - 65536 + 1)
+            elif roll < 12:
+                size = 1 + self._next() % 16
+            else:
+                size = 1000
+            size = min(size, self.total - sent)
+            start = (index * 31) % 251
+            yield self.PATTERN[start:start + size]
+            sent += size
+            index += 1
+
+
+def numbered_app(environ, start_response):
+    """?seed=S&total=N&mode=iterable|write: the numbered body, yielded or written."""
+    query = dict(part.split("=", 1) for part in environ["QUERY_STRING"].split("&") if "=" in part)
+    body = _NumberedBody(int(query.get("seed", "1")), int(query.get("total", "1000000")))
+    write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    if query.get("mode") == "write":
+        for chunk in body.chunks():
+            write(chunk)
+        return []
+    return body.chunks()

@@ -1,0 +1,53 @@
+using Adapter.Tests.Python;
+using Xunit.Abstractions;
+
+namespace Adapter.Tests.BodyIntegrity;
+
+/// <summary>
+/// Numbered chunks (1 B to 256 KiB) through the iterable and through write(), from C# and through the Python
+/// bridge, read by a jittery slow client over real Kestrel: every download must come back byte for byte.
+/// <c>tests/body-integrity.sh ROUNDS</c> runs the same tests for many rounds (BODY_INTEGRITY_ROUNDS).
+/// </summary>
+[Collection(nameof(BodyIntegrityTests))]
+public sealed class BodyIntegrityTests(ITestOutputHelper output)
+{
+    private const long Total = 2_000_000;
+
+    private static int Rounds => int.TryParse(Environment.GetEnvironmentVariable("BODY_INTEGRITY_ROUNDS"), out var rounds) ? rounds : 3;
+
+    [Theory]
+    [InlineData("iterable")]
+    [InlineData("write")]
+    public async Task Csharp_body_survives_a_jittery_slow_reader(string mode)
+    {
+        await using var host = await TestHost.StartAsync(NumberedBody.App);
+        await DownloadAsync(host, "C# " + mode, mode);
+    }
+
+    [PythonTheory]
+    [InlineData("iterable")]
+    [InlineData("write")]
+    public async Task Python_body_survives_a_jittery_slow_reader(string mode)
+    {
+        await using var host = await PythonHost.StartAsync("bridge_apps:numbered_app");
+        await DownloadAsync(host, "Python " + mode, mode);
+    }
+
+    private async Task DownloadAsync(TestHost host, string name, string mode)
+    {
+        var bad = new List<string>();
+        for (var round = 1; round <= Rounds; round++)
+        {
+            var expected = new NumberedBody(round, Total).Expected();
+            var problem = await JitteryClient.CheckAsync(host.Port, $"/?seed={round}&total={Total}&mode={mode}", expected, round, TestHost.Wait);
+            if (problem is not null)
+            {
+                bad.Add($"round {round}: {problem}");
+            }
+        }
+
+        output.WriteLine($"body-integrity {name}: {bad.Count} bad of {Rounds} downloads");
+        Assert.True(bad.Count == 0, $"{name}: {bad.Count} bad of {Rounds} downloads:\n" + string.Join("\n", bad.Take(10)));
+        Assert.DoesNotContain(host.Logs.Entries, static e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning && e.Category.StartsWith("Adapter", StringComparison.Ordinal));
+    }
+}
