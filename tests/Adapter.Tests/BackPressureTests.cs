@@ -5,52 +5,85 @@ public sealed class BackPressureTests
     [Fact]
     public async Task Slow_reader_holds_the_app_back()
     {
-        const int chunkSize = 1024 * 1024;
-        const int chunks = 256;
+        const int chunkSize = 64 * 1024;
+        const int chunks = 1024;
+        const int responseBuffer = 256 * 1024;
         long produced = 0;
-        await using var host = await TestHost.StartAsync((env, start) => Body(start));
-        using var raw = host.Connect();
-        raw.Socket.ReceiveBufferSize = 64 * 1024;
-        await raw.SendAsync("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await using var host = await TestHost.StartAsync((env, start) => Body(start), o => o.ResponseBufferSize = responseBuffer);
+        using var raw = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 64 * 1024 };
+        await raw.ConnectAsync("127.0.0.1", host.Port).WaitAsync(TestHost.Wait);
+        var stream = raw.GetStream();
+        await stream.WriteAsync("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"u8.ToArray()).AsTask().WaitAsync(TestHost.Wait);
 
-        // Read nothing until the app stalls: it must stall far short of the whole 256 MiB body.
+        // Read nothing until the app has produced nothing new for a whole second: it must stall within what the
+        // adapter's buffer, Kestrel's 64 KiB response buffer and the two sockets' kernel buffers can hold.
         var deadline = DateTime.UtcNow + TestHost.Wait;
-        long last = -1;
-        while (DateTime.UtcNow < deadline)
+        var last = -1L;
+        var steadySince = DateTime.UtcNow;
+        while (DateTime.UtcNow < deadline && DateTime.UtcNow - steadySince < TimeSpan.FromSeconds(1))
         {
-            await Task.Delay(300);
+            await Task.Delay(50);
             var now = Interlocked.Read(ref produced);
-            if (now == last)
+            if (now != last)
             {
-                break;
+                last = now;
+                steadySince = DateTime.UtcNow;
             }
-
-            last = now;
         }
 
-        var ahead = Interlocked.Read(ref produced);
-        Assert.True(ahead < 48, $"The app ran {ahead} MiB ahead of a client that read nothing.");
+        var ahead = Interlocked.Read(ref produced) * chunkSize;
+        var kernel = KernelBufferMax("tcp_wmem") + 2L * raw.ReceiveBufferSize;
+        var bound = responseBuffer + 64 * 1024 + kernel + chunkSize;
+        Assert.True(DateTime.UtcNow < deadline, "The app never stalled for a client that read nothing.");
+        Assert.True(ahead <= bound, $"The app ran {ahead} bytes ahead of a client that read nothing; the bound is {bound}.");
 
-        var buffer = new byte[256 * 1024];
-        long received = 0;
-        int read;
-        while ((read = await raw.Stream.ReadAsync(buffer).AsTask().WaitAsync(TestHost.Wait)) > 0)
-        {
-            received += read;
-        }
-
+        var body = await ReadChunkedBodyAsync(stream);
         Assert.Equal(chunks, Interlocked.Read(ref produced));
-        Assert.True(received > (long)chunks * chunkSize);
+        Assert.Equal((long)chunks * chunkSize, body.Length);
+        for (var i = 0; i < chunks; i++)
+        {
+            Assert.True(body.AsSpan(i * chunkSize, chunkSize).IndexOfAnyExcept((byte)(i % 251)) < 0, $"Chunk {i} came back wrong.");
+        }
 
         IEnumerable<byte[]> Body(StartResponse start)
         {
-            start("200 OK", [("Content-Length", ((long)chunks * chunkSize).ToString())]);
-            var chunk = new byte[chunkSize];
+            start("200 OK", []);
             for (var i = 0; i < chunks; i++)
             {
                 Interlocked.Increment(ref produced);
+                var chunk = new byte[chunkSize];
+                Array.Fill(chunk, (byte)(i % 251));
                 yield return chunk;
             }
+        }
+    }
+
+    /// <summary>The largest buffer the kernel may give a socket (the third figure of /proc/sys/net/ipv4/NAME).</summary>
+    private static long KernelBufferMax(string name)
+    {
+        var text = File.ReadAllText("/proc/sys/net/ipv4/" + name).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+        return long.Parse(text[2], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<byte[]> ReadChunkedBodyAsync(Stream stream)
+    {
+        var all = new MemoryStream();
+        await stream.CopyToAsync(all).WaitAsync(TestHost.Wait * 2);
+        var response = all.ToArray();
+        var at = response.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        var body = new MemoryStream();
+        while (true)
+        {
+            var lineEnd = response.AsSpan(at).IndexOf("\r\n"u8);
+            var size = Convert.ToInt32(System.Text.Encoding.ASCII.GetString(response, at, lineEnd), 16);
+            at += lineEnd + 2;
+            if (size == 0)
+            {
+                return body.ToArray();
+            }
+
+            body.Write(response, at, size);
+            at += size + 2;
         }
     }
 
@@ -84,17 +117,20 @@ public sealed class BackPressureTests
     [Fact]
     public async Task Reused_chunk_array_is_safe_to_overwrite_after_yield()
     {
+        // A slow, uneven reader keeps flushes pending, so chunks take the copy path; the app refills one array.
+        const int chunks = 3000;
         await using var host = await TestHost.StartAsync(static (env, start) => Body(start));
-        var body = await host.Client.GetStringAsync("/");
-        Assert.Equal(string.Concat(Enumerable.Range(0, 50).Select(static i => (char)('A' + i % 26))), body);
+        var expected = Enumerable.Range(0, chunks).SelectMany(static i => Enumerable.Repeat((byte)(i % 251), 1000)).ToArray();
+        var problem = await BodyIntegrity.JitteryClient.CheckAsync(host.Port, "/", expected, seed: 7, TestHost.Wait);
+        Assert.Null(problem);
 
         static IEnumerable<byte[]> Body(StartResponse start)
         {
             start("200 OK", []);
-            var chunk = new byte[1];
-            for (var i = 0; i < 50; i++)
+            var chunk = new byte[1000];
+            for (var i = 0; i < chunks; i++)
             {
-                chunk[0] = (byte)('A' + i % 26);
+                Array.Fill(chunk, (byte)(i % 251));
                 yield return chunk;
             }
         }

@@ -11,9 +11,9 @@ namespace Adapter.Tests.BodyIntegrity;
 [Collection(nameof(BodyIntegrityTests))]
 public sealed class BodyIntegrityTests(ITestOutputHelper output)
 {
-    private const long Total = 2_000_000;
+    private const long Total = 5_000_000;
 
-    private static int Rounds => int.TryParse(Environment.GetEnvironmentVariable("BODY_INTEGRITY_ROUNDS"), out var rounds) ? rounds : 3;
+    private static int Rounds => int.TryParse(Environment.GetEnvironmentVariable("BODY_INTEGRITY_ROUNDS"), out var rounds) ? rounds : 4;
 
     [Theory]
     [InlineData("iterable")]
