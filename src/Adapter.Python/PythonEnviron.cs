@@ -108,7 +108,7 @@ internal static class PythonEnviron
 
     /// <summary>
     /// SCRIPT_NAME and PATH_INFO from the raw target's bytes, read as Latin-1; nulls when the raw target cannot
-    /// be lined up with the adapter's split (dot segments Kestrel removed; see <see cref="RequestPath.RawPath"/>).
+    /// be lined up with the adapter's split (see <see cref="RequestPath.RawPath"/>).
     /// </summary>
     private static (string? ScriptName, string? PathInfo) Paths(IDictionary<string, object?> environ)
     {
@@ -136,6 +136,6 @@ internal static class PythonEnviron
         }
 
         var rest = full[prefix.Length..];
-        return rest.Length == 0 || rest[0] == '/' ? (prefix, rest) : (null, null);
+        return rest.Length == 0 || rest[0] == '/' ? (prefix, DotSegments.Remove(rest)) : (null, null);
     }
 }

@@ -26,6 +26,7 @@ internal sealed class GatewayExchange
     private readonly int _mountSegments;
     private int _state;
     private int _answered;
+    private int _leftQueue;
     private GatewayResult _result;
     private long _lastHandOff;
     private ExceptionDispatchInfo? _failure;
@@ -41,7 +42,7 @@ internal sealed class GatewayExchange
         _mountSegments = mountSegments;
         var request = context.Request;
         Method = request.Method;
-        LogPath = request.PathBase.HasValue ? request.PathBase.Value + request.Path.Value : request.Path.Value ?? "";
+        LogPath = LogText.Escape(request.PathBase.HasValue ? request.PathBase.Value + request.Path.Value : request.Path.Value ?? "");
         _lastHandOff = Environment.TickCount64;
         ArrivedAt = Stopwatch.GetTimestamp();
 
@@ -73,6 +74,9 @@ internal sealed class GatewayExchange
     public Task Completion => _completion.Task;
 
     public bool WasRejected { get; private set; }
+
+    /// <summary>Set on the worker when reading the request body found the client gone.</summary>
+    public bool ClientLeft { get; set; }
 
     public string ScriptName
     {
@@ -160,6 +164,9 @@ internal sealed class GatewayExchange
             Metrics.Answered(result, ArrivedAt);
         }
     }
+
+    /// <summary>Takes the request out of the queue's count; true only the first time (a worker, or a timeout while queued).</summary>
+    public bool TryLeaveQueue() => Interlocked.Exchange(ref _leftQueue, 1) == 0;
 
     /// <summary>Answers a request still queued when the pool shuts down; the app is never called.</summary>
     public void Reject()
@@ -307,7 +314,8 @@ internal sealed class GatewayExchange
         {
             var context = Context;
             _result = GatewayResult.Failed;
-            if (exception is ClientDisconnectedException || context.RequestAborted.IsCancellationRequested)
+            // The app may wrap the departure (a Python exception does): what the adapter saw decides.
+            if (exception is ClientDisconnectedException || ClientLeft || Response.BodyFailed || context.RequestAborted.IsCancellationRequested)
             {
                 _result = GatewayResult.Canceled;
                 GatewayLog.ClientDisconnected(Logger, Method, LogPath);

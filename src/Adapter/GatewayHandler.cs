@@ -31,6 +31,48 @@ internal sealed class GatewayHandler
     public Task InvokeAsync(HttpContext context, int mountSegments = 0)
     {
         var exchange = new GatewayExchange(this, context, mountSegments);
+
+        // A short declared body is read before the request takes a worker: a slow uploader then holds none.
+        var length = context.Request.ContentLength;
+        if (length > 0 && length <= Options.RequestBufferSize && !context.RequestAborted.IsCancellationRequested)
+        {
+            return BufferBodyThenRunAsync(exchange, (int)length);
+        }
+
+        return Run(exchange);
+    }
+
+    private async Task BufferBodyThenRunAsync(GatewayExchange exchange, int length)
+    {
+        var context = exchange.Context;
+        var reader = context.Request.BodyReader;
+        try
+        {
+            var result = await reader.ReadAtLeastAsync(length, context.RequestAborted).ConfigureAwait(false);
+
+            // Nothing consumed: wsgi.input reads the buffered bytes from the pipe without waiting.
+            reader.AdvanceTo(result.Buffer.Start);
+        }
+        catch (BadHttpRequestException bad)
+        {
+            GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, bad.StatusCode, bad);
+            exchange.MarkAnswered(GatewayResult.Failed);
+            context.Response.StatusCode = bad.StatusCode;
+            return;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            GatewayLog.ClientDisconnected(Logger, exchange.Method, exchange.LogPath);
+            exchange.MarkAnswered(GatewayResult.Canceled);
+            return;
+        }
+
+        await Run(exchange).ConfigureAwait(false);
+    }
+
+    private Task Run(GatewayExchange exchange)
+    {
+        var context = exchange.Context;
         if (!_pool.TryEnqueue(exchange))
         {
             if (_pool.IsStopping)

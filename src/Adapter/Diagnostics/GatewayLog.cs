@@ -52,7 +52,7 @@ internal static partial class GatewayLog
     [LoggerMessage(15, LogLevel.Debug, "Gateway is stopping; {Method} {Path} answered 503.")]
     public static partial void RejectedWhileStopping(ILogger logger, string method, string path);
 
-    [LoggerMessage(16, LogLevel.Error, "{Count} gateway workers are stuck in apps past their timeout; no further replacements are started until one returns.")]
+    [LoggerMessage(16, LogLevel.Warning, "{Count} gateway workers are stuck in apps past their timeout, the replacement cap (WorkerThreads); no further replacements are started until one returns, so requests may wait and time out.")]
     public static partial void TooManyAbandoned(ILogger logger, int count);
 
     [LoggerMessage(17, LogLevel.Warning, "Client took no response bytes for {Silence} while the app waited on it during {Method} {Path}; the connection is dropped.")]

@@ -22,9 +22,9 @@ internal sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _requests;
 
     /// <param name="meterFactory">The host's meter factory, if any.</param>
-    /// <param name="workers">Reads the pool's idle and busy worker counts.</param>
+    /// <param name="workers">Reads the pool's idle, busy and stuck worker counts.</param>
     /// <param name="pool">Names a pool other than the host's (its meter carries the tag <c>gateway.pool</c>), or null.</param>
-    public GatewayMetrics(IMeterFactory? meterFactory, Func<(long Idle, long Busy)> workers, string? pool = null)
+    public GatewayMetrics(IMeterFactory? meterFactory, Func<(long Idle, long Busy, long Stuck)> workers, string? pool = null)
     {
         var options = new MeterOptions(MeterName)
         {
@@ -40,11 +40,12 @@ internal sealed class GatewayMetrics : IDisposable
             "gateway.workers",
             IEnumerable<Measurement<long>> () =>
             {
-                var (idle, busy) = workers();
+                var (idle, busy, stuck) = workers();
                 return
                 [
                     new Measurement<long>(idle, new KeyValuePair<string, object?>(WorkerStateTag, "idle")),
-                    new Measurement<long>(busy, new KeyValuePair<string, object?>(WorkerStateTag, "busy")),
+                    new Measurement<long>(Math.Max(0, busy - stuck), new KeyValuePair<string, object?>(WorkerStateTag, "busy")),
+                    new Measurement<long>(stuck, new KeyValuePair<string, object?>(WorkerStateTag, "stuck")),
                 ];
             },
             "{worker}",

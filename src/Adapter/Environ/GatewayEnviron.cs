@@ -197,7 +197,8 @@ internal sealed class GatewayEnviron(GatewayExchange exchange) : IDictionary<str
     {
         if (request.Headers.TryGetValue(name, out var values) && values.Count > 0)
         {
-            value = values.ToString();
+            // Repeated, they are joined as every other repeated header is.
+            value = Join(name, values);
             return true;
         }
 

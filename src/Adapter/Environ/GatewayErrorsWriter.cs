@@ -66,7 +66,7 @@ internal sealed class GatewayErrorsWriter(ILogger logger, string path) : TextWri
 
     private void EmitLine()
     {
-        GatewayLog.ErrorsLine(logger, path, _line.ToString());
+        GatewayLog.ErrorsLine(logger, path, LogText.Escape(_line.ToString()));
         _line.Clear();
     }
 }

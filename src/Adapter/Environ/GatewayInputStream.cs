@@ -91,17 +91,19 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("wsgi.input is read-only.");
 
-    private static ReadResult Wait(PipeReader reader)
+    private ReadResult Wait(PipeReader reader)
     {
         try
         {
             var pending = reader.ReadAsync();
             return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException ex)
+        catch (Exception ex) when (ex is OperationCanceledException || (ex is IOException && ex is not BadHttpRequestException))
         {
-            // The client went away mid-body: a cut-short body must never look complete.
-            throw new IOException("The request body was cut short: the client went away.", ex);
+            // The client went away mid-body (a reset, an abort): a cut-short body must never look complete. A
+            // malformed or oversized body stays a BadHttpRequestException: that is the client's error, answered 4xx.
+            exchange.ClientLeft = true;
+            throw new ClientDisconnectedException("The request body was cut short: the client went away.", ex);
         }
     }
 }

@@ -17,14 +17,15 @@ internal static class RequestPath
         var path = request.Path.Value ?? "";
         var raw = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget;
 
-        // Kestrel decodes everything but %2F; only when the raw target holds one is the decoded path incomplete.
-        if (raw is not null && raw.Contains("%2F", StringComparison.OrdinalIgnoreCase))
+        // Kestrel decodes every escape but %2F, and leaves an escape that is not UTF-8 as it was, so "/%FF" and
+        // "/%25FF" would both read "/%FF". Whenever the raw target holds an escape, decode it here instead.
+        if (raw is not null && raw.Contains('%'))
         {
             var rawPath = RawPath(raw);
             if (rawPath is not null)
             {
                 var at = SkipSegments(rawPath, Count(pathBase, '/') + mountSegments);
-                return (Trim(PercentDecoder.Decode(rawPath[..at])), PercentDecoder.Decode(rawPath[at..]));
+                return (Trim(PercentDecoder.Decode(rawPath[..at])), DotSegments.Remove(PercentDecoder.Decode(rawPath[at..])));
             }
 
             path = path.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
@@ -32,11 +33,11 @@ internal static class RequestPath
 
         if (mountSegments == 0)
         {
-            return (Trim(pathBase), path);
+            return (Trim(pathBase), DotSegments.Remove(path));
         }
 
         var split = SkipSegments(path, mountSegments);
-        return (Trim(pathBase + path[..split]), path[split..]);
+        return (Trim(pathBase + path[..split]), DotSegments.Remove(path[split..]));
     }
 
     /// <summary>The path part of a raw target, or null when its segments cannot map onto the decoded path.</summary>
@@ -57,8 +58,9 @@ internal static class RequestPath
             path = slash < 0 ? "/" : path[slash..];
         }
 
-        // Dot segments were removed from the decoded path, so segment counts would not line up.
-        return path.Contains("/.", StringComparison.Ordinal) ? null : path;
+        // Kestrel removed the dot segments (an escaped dot included) from the decoded path; removing them here
+        // too makes the raw segments line up with it again.
+        return DotSegments.Remove(path, escaped: true);
     }
 
     private static int SkipSegments(string path, int segments)

@@ -57,6 +57,10 @@ internal sealed class GatewayWatchdog : IDisposable
         {
             _pool.Abandon(worker, exchange);
         }
+        else
+        {
+            _pool.AnsweredWhileQueued(exchange);
+        }
 
         // The request's own flow answers the client (504, or a cut connection) once its wait ends.
         exchange.Release();

@@ -12,6 +12,9 @@ namespace Adapter;
 /// </summary>
 internal sealed class GatewayWorkerPool : IDisposable
 {
+    /// <summary>How long disposing waits, in all, for the worker threads to end.</summary>
+    private static readonly TimeSpan JoinBudget = TimeSpan.FromSeconds(2);
+
     private readonly ConcurrentQueue<GatewayExchange> _queue = new();
     private readonly SemaphoreSlim _ready = new(0);
     private readonly List<GatewayWorker> _workers = [];
@@ -37,7 +40,7 @@ internal sealed class GatewayWorkerPool : IDisposable
         string? name = null)
     {
         Options = options;
-        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy)), name);
+        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy), StuckCount), name);
         _threadName = name is null ? "Gateway worker" : $"Gateway {name} worker";
         _workerLimit = options.WorkerThreads;
         _queueLimit = options.QueueLimit;
@@ -83,6 +86,9 @@ internal sealed class GatewayWorkerPool : IDisposable
     public IEnumerable<GatewayExchange> Queued() => _queue;
 
     public int IdleCount => Volatile.Read(ref _idle);
+
+    /// <summary>Workers still inside an app whose request timed out: replaced ones, and those past the replacement cap.</summary>
+    public int StuckCount => Workers().Count(static w => w.Current is { HasTimedOut: true });
 
     public int QueuedCount => Volatile.Read(ref _queued);
 
@@ -235,14 +241,32 @@ internal sealed class GatewayWorkerPool : IDisposable
 
     private bool TryDequeue([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GatewayExchange? exchange)
     {
-        if (!_queue.TryDequeue(out exchange))
+        while (_queue.TryDequeue(out exchange))
         {
-            return false;
+            // A request answered while queued (timed out) has left the count already; it is skipped here.
+            if (exchange.TryLeaveQueue())
+            {
+                LeftQueue(exchange);
+                return true;
+            }
         }
 
+        return false;
+    }
+
+    /// <summary>A queued request was answered (504) before a worker took it: it no longer waits, nor counts against the limit.</summary>
+    public void AnsweredWhileQueued(GatewayExchange exchange)
+    {
+        if (exchange.TryLeaveQueue())
+        {
+            LeftQueue(exchange);
+        }
+    }
+
+    private void LeftQueue(GatewayExchange exchange)
+    {
         Interlocked.Decrement(ref _queued);
         Metrics.Dequeued(exchange.ArrivedAt);
-        return true;
     }
 
     /// <summary>Stops and joins the workers; requests still queued are answered 503.</summary>
@@ -275,10 +299,13 @@ internal sealed class GatewayWorkerPool : IDisposable
             _ready.Release(workers.Length);
         }
 
+        // One deadline for all: by now the server has stopped, so a worker still inside an app is stuck, and
+        // joining each in turn would make the stop last as many timeouts as there are stuck apps.
+        var deadline = Environment.TickCount64 + (long)JoinBudget.TotalMilliseconds;
         foreach (var worker in workers)
         {
             // A worker still inside an app cannot be interrupted; it is a background thread and dies with the process.
-            worker.Thread?.Join(TimeSpan.FromSeconds(5));
+            worker.Thread?.Join(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
         }
 
         Metrics.Dispose();
