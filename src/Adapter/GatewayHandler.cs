@@ -53,7 +53,7 @@ internal sealed class GatewayHandler
             // Nothing consumed: wsgi.input reads the buffered bytes from the pipe without waiting.
             reader.AdvanceTo(result.Buffer.Start);
         }
-        catch (BadHttpRequestException bad)
+        catch (BadHttpRequestException bad) when (!GatewayInputStream.IsCutShort(bad))
         {
             GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, bad.StatusCode, bad);
             exchange.MarkAnswered(GatewayResult.Failed);

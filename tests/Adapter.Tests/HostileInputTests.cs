@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -67,7 +68,103 @@ public sealed class HostileInputTests
         await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
         var (text, _) = await raw.ReadToEndAsync();
         Assert.StartsWith("HTTP/1.1 400", text);
-        Assert.Equal("ok", await host.Client.GetStringAsync("/") is { } ? "ok" : "no");
+        Assert.Equal(LogLevel.Warning, (await host.Logs.WaitForAsync(static e => e.Is(9))).Level);
+
+        // The host goes on serving: the probe answers the empty body it read.
+        Assert.Equal("", await host.Client.GetStringAsync("/"));
+    }
+
+    [Fact]
+    public async Task Overflowing_chunk_size_is_the_clients_error_400_with_one_warning()
+    {
+        await using var host = await TestHost.StartAsync(Apps.Probe(static (env, start) =>
+            new StreamReader((Stream)env["wsgi.input"]!).ReadToEnd()));
+        using var raw = host.Connect();
+        await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n0\r\n\r\n");
+        var (text, _) = await raw.ReadToEndAsync();
+        Assert.True(text.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), text + "\n" + string.Join("\n", host.Logs.Entries.Select(static e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Message} {e.Exception?.GetType()}")));
+        await host.Logs.WaitForAsync(static e => e.Is(9));
+        Assert.Single(host.Logs.Adapter, static e => e.Level >= LogLevel.Warning);
+        Assert.DoesNotContain(host.Logs.Entries, static e => e.Level >= LogLevel.Error);
+    }
+
+    [Fact]
+    public async Task Client_reset_mid_upload_is_a_debug_departure_counted_canceled()
+    {
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await TestHost.StartAsync((env, start) =>
+        {
+            var input = (Stream)env["wsgi.input"]!;
+            var buffer = new byte[4096];
+            input.ReadExactly(buffer, 0, 10);
+            reading.TrySetResult();
+            while (input.Read(buffer) > 0)
+            {
+            }
+
+            start("200 OK", []);
+            return [];
+        });
+        using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        using (var raw = host.Connect())
+        {
+            await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n0123456789");
+            await reading.Task.WaitAsync(TestHost.Wait);
+            raw.Socket.Close(0);
+        }
+
+        Assert.Equal(LogLevel.Debug, (await host.Logs.WaitForAsync(static e => e.Is(3))).Level);
+        await metrics.WaitUntilAsync(static m => m.Sum("gateway.requests|gateway.result=canceled") == 1);
+        Assert.DoesNotContain(host.Logs.Adapter, static e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Control_characters_from_the_client_never_reach_a_log_line_raw()
+    {
+        await using var host = await TestHost.StartAsync(static (env, start) => throw new InvalidOperationException("fails on purpose"));
+        using var raw = host.Connect();
+        await raw.SendAsync("GET /x%0d%0afail:%20forged HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await raw.ReadToEndAsync();
+        var failed = await host.Logs.WaitForAsync(static e => e.Is(1));
+        Assert.DoesNotContain('\r', failed.Message);
+        Assert.DoesNotContain('\n', failed.Message);
+        Assert.Contains("/x\\x0D\\x0Afail: forged", failed.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/..%2f..%2fetc%2fpasswd", "", "/etc/passwd")]
+    [InlineData("/a/.%2e/b", "", "/b")]
+    [InlineData("/a%2f.%2f..%2fb/.", "", "/b/")]
+    [InlineData("/legacy/..%2f..%2fsecret", "/legacy", "/secret")]
+    [InlineData("/%FF", "", "/\uFFFD")]
+    [InlineData("/%25FF", "", "/%FF")]
+    public async Task Path_info_never_holds_a_dot_segment_and_distinct_targets_stay_distinct(string target, string scriptName, string pathInfo)
+    {
+        await using var host = await TestHost.StartAsync(static web =>
+        {
+            GatewayApp echo = static (env, start) =>
+            {
+                start("200 OK", [("Content-Type", "text/plain; charset=utf-8")]);
+                return [System.Text.Encoding.UTF8.GetBytes($"{env["SCRIPT_NAME"]}|{env["PATH_INFO"]}")];
+            };
+            web.UseGatewayApp("/legacy", echo);
+            web.UseGatewayApp(echo);
+        });
+        using var raw = host.Connect();
+        await raw.SendAsync($"GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        var (head, body) = await raw.ReadResponseAsync();
+        Assert.StartsWith("HTTP/1.1 200", head);
+        Assert.Equal($"{scriptName}|{pathInfo}", System.Text.Encoding.UTF8.GetString(System.Text.Encoding.Latin1.GetBytes(body)));
+    }
+
+    [Fact]
+    public async Task Repeated_content_type_is_joined_like_every_repeated_header()
+    {
+        await using var host = await TestHost.StartAsync(Apps.Probe(static (env, start) => (string)env["CONTENT_TYPE"]!));
+        using var raw = host.Connect();
+        await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        var (_, body) = await raw.ReadResponseAsync();
+        Assert.Equal("text/plain, text/html", body);
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Adapter.Tests;
 
+[Collection(nameof(TimingSensitive))]
 public sealed class OperationsTests
 {
     [Fact]

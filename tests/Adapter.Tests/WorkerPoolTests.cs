@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Adapter.Tests;
 
+[Collection(nameof(TimingSensitive))]
 public sealed class WorkerPoolTests
 {
     [Fact]
@@ -25,6 +26,7 @@ public sealed class WorkerPoolTests
     }
 }
 
+[Collection(nameof(TimingSensitive))]
 public sealed class AbandonedWorkerTests
 {
     [Fact]

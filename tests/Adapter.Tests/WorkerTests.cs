@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Adapter.Tests;
 
+[Collection(nameof(TimingSensitive))]
 public sealed class WorkerTests
 {
     [Fact]

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 
 namespace Adapter;
@@ -91,6 +92,13 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("wsgi.input is read-only.");
 
+    /// <summary>
+    /// Kestrel's 400 for a body that ended before its Content-Length: the client closed its side, which is a
+    /// departure (SPEC §3), not a malformed request. Kestrel exposes no reason code, only this message.
+    /// </summary>
+    internal static bool IsCutShort(Exception ex) =>
+        ex is BadHttpRequestException && ex.Message.Contains("Unexpected end of request content", StringComparison.Ordinal);
+
     private ReadResult Wait(PipeReader reader)
     {
         try
@@ -98,12 +106,18 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
             var pending = reader.ReadAsync();
             return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is OperationCanceledException || (ex is IOException && ex is not BadHttpRequestException))
+        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException || IsCutShort(ex)
+            || (ex is IOException and not BadHttpRequestException && exchange.Context.RequestAborted.IsCancellationRequested))
         {
-            // The client went away mid-body (a reset, an abort): a cut-short body must never look complete. A
-            // malformed or oversized body stays a BadHttpRequestException: that is the client's error, answered 4xx.
+            // The client went away mid-body (a reset, an abort): a cut-short body must never look complete.
             exchange.ClientLeft = true;
             throw new ClientDisconnectedException("The request body was cut short: the client went away.", ex);
+        }
+        catch (IOException ex) when (ex is not BadHttpRequestException)
+        {
+            // Kestrel reports some framing errors (an overflowing chunk size) as a plain IOException while the
+            // client is still there: that is the client's error, answered 400 like any other malformed body.
+            throw new BadHttpRequestException("The request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
         }
     }
 }
