@@ -217,6 +217,7 @@ public sealed class EnvironTests
         var second = await host.Logs.WaitForAsync(static e => e.Message.Contains("second problem", StringComparison.Ordinal));
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Error, first.Level);
         Assert.Contains("/report", first.Message, StringComparison.Ordinal);
+        Assert.True(first.Is(8), $"wsgi.errors lines are event 8, not {first.EventId.Id}.");
         Assert.Equal(first.EventId, second.EventId);
     }
 

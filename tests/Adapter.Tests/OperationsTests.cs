@@ -167,6 +167,7 @@ public sealed class OperationsTests
         var (refused, _) = await connection.ReadToEndAsync();
         Assert.StartsWith("HTTP/1.1 503", refused);
         Assert.Contains("Retry-After:", refused, StringComparison.Ordinal);
+        Assert.Equal(LogLevel.Debug, (await host.Logs.WaitForAsync(static e => e.Is(15))).Level);
 
         release.Set();
         stopGate.Set();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -140,7 +141,9 @@ public sealed class WorkerTests
         release.Set();
         await body.Disposed.WaitAsync(TestHost.Wait);
         Assert.Equal(1, body.Disposals);
-        await host.Logs.WaitForAsync(static e => e.Is(11));
+        Assert.Equal(LogLevel.Warning, (await host.Logs.WaitForAsync(static e => e.Is(11))).Level);
+        Assert.Equal(LogLevel.Warning, (await host.Logs.WaitForAsync(static e => e.Is(14))).Level);
+        Assert.Equal(LogLevel.Debug, (await host.Logs.WaitForAsync(static e => e.Is(13))).Level);
     }
 
     [Fact]

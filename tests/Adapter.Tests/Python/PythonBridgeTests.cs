@@ -250,5 +250,9 @@ public sealed class PythonBridgeTests
         var noAttribute = Assert.Throws<InvalidOperationException>(() => python.Load("bridge_apps:no_such_app"));
         Assert.Contains("no_such_app", noAttribute.Message);
         Assert.Throws<ArgumentException>(() => python.Load("bridge_apps:"));
+
+        python.Load("bridge_apps:write_app");
+        var loaded = await host.Logs.WaitForAsync(static e => e.Category == "Adapter.Python" && e.EventId.Id == 102);
+        Assert.Contains("bridge_apps:write_app", loaded.Message, StringComparison.Ordinal);
     }
 }
