@@ -25,6 +25,12 @@ catch (InvalidOperationException ex)
     SampleLog.FlaskUnavailable(app.Logger, ex.Message);
 }
 
+// More Python apps from configuration, e.g. --PythonApps:/legacy=mysite.wsgi:application (module on the pyapps path).
+foreach (var mount in app.Configuration.GetSection("PythonApps").GetChildren())
+{
+    app.MapGatewayApp(mount.Key, app.Services.GetRequiredService<PythonGateway>().Load(mount.Value!));
+}
+
 var mini = new MiniFramework();
 mini.Route("/", MiniPages.Index);
 mini.Route("/about", MiniPages.About);

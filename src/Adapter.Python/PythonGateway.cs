@@ -55,6 +55,8 @@ public sealed class PythonGateway : IDisposable
             WorkerThreads = value.Threads,
             QueueLimit = shared.QueueLimit,
             RequestTimeout = shared.RequestTimeout,
+            ResponseBufferSize = shared.ResponseBufferSize,
+            RequestBufferSize = shared.RequestBufferSize,
         };
         _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python");
     }

@@ -202,3 +202,9 @@ def numbered_app(environ, start_response):
             write(chunk)
         return []
     return body.chunks()
+
+
+def spin_app(environ, start_response):
+    """Never returns, never lets go: a stuck CPU-bound app."""
+    while True:
+        pass
