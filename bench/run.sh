@@ -3,13 +3,13 @@
 # waitress, side by side in one run, interleaved round by round. Prints a table; exits 1 when a target
 # of bench/README.md is missed. Never part of the test suite or CI.
 #
-#   bash bench/run.sh                 # 3 rounds, wrk -t1 -c32 -d10s, 1 GiB streams
+#   bash bench/run.sh                 # 5 rounds, wrk -t1 -c32 -d10s, 1 GiB streams
 #   ROUNDS=1 DURATION=3s bash bench/run.sh   # a quick look; the targets still apply
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-rounds="${ROUNDS:-3}"
+rounds="${ROUNDS:-5}"
 duration="${DURATION:-10s}"
 stream_bytes="${STREAM_BYTES:-1073741824}"
 alloc_requests="${ALLOC_REQUESTS:-100000}"
@@ -53,16 +53,35 @@ ASPNETCORE_URLS="http://127.0.0.1:$host_port" Logging__LogLevel__Default=Warning
     "$work/host/KestrelHost" >"$work/host.log" 2>&1 &
 host_pid=$!
 pids+=("$host_pid")
+declare -A server_pid=([native]="$host_pid" [gateway]="$host_pid" [flask-adapter]="$host_pid")
 gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$gunicorn_port" --chdir "$root/bench/peers" \
     --log-level warning hello_wsgi:application >"$work/gunicorn.log" 2>&1 &
 pids+=($!)
+server_pid[gunicorn]=$!
 # The sample's own Flask app (mounted in the host at /flask) on gunicorn, as its users run it today.
 gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$flask_gunicorn_port" --chdir "$work/host/pyapps" \
     --log-level warning hello_flask:app >"$work/gunicorn-flask.log" 2>&1 &
 pids+=($!)
+server_pid[flask-gunicorn]=$!
 (cd "$root/bench/peers" && exec /usr/bin/python3 -m waitress --listen="127.0.0.1:$waitress_port" --threads=4 \
     hello_wsgi:application) >"$work/waitress.log" 2>&1 &
 pids+=($!)
+server_pid[waitress]=$!
+
+# A server's costs so far, summed over its processes (gunicorn's workers included) and all their threads:
+# "CPU-ticks context-switches". Ticks are utime + stime from /proc/PID/stat; switches are the voluntary and
+# involuntary ones of every thread in /proc/PID/task/*/status (threads that already ended are not counted).
+clock_ticks="$(getconf CLK_TCK)"
+costs() {
+    local main="$1" pid ticks=0 switches=0 t s
+    for pid in "$main" $(pgrep -P "$main" || true); do
+        t="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+        s="$(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }')"
+        ticks=$((ticks + t))
+        switches=$((switches + s))
+    done
+    echo "$ticks $switches"
+}
 
 wait_ready() {
     for _ in $(seq 1 100); do
@@ -96,35 +115,46 @@ median() {
 
 # One wrk run; appends "rps p50 p99" to $work/<name>.hello.
 hello() {
-    local name="$1" url="$2" out
+    local name="$1" url="$2" out before after
+    before="$(costs "${server_pid[$name]}")"
     out="$(wrk --latency -t1 -c32 -d"$duration" "$url")"
+    after="$(costs "${server_pid[$name]}")"
     if grep -q 'Non-2xx' <<<"$out"; then
         echo "$name answered non-2xx responses:" >&2
         echo "$out" >&2
         exit 1
     fi
-    local rps p50 p99
+    local rps p50 p99 requests cpu switches
     rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
     p50="$(awk '$1 == "50%" { print $2 }' <<<"$out" | to_us)"
     p99="$(awk '$1 == "99%" { print $2 }' <<<"$out" | to_us)"
-    echo "$rps $p50 $p99" >>"$work/$name.hello"
-    echo "  $name: $rps req/s, p50 ${p50}us, p99 ${p99}us" >&2
+    requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
+    read -r cpu switches < <(echo "$before $after" | awk -v n="$requests" -v hz="$clock_ticks" \
+        '{ printf "%.1f %.2f\n", ($3 - $1) * 1000000 / hz / n, ($4 - $2) / n }')
+    echo "$rps $p50 $p99 $cpu $switches" >>"$work/$name.hello"
+    echo "  $name: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU and ${switches} switches per request" >&2
 }
 
 # One download; appends bytes/s to $work/<name>.stream and, for the gateway, the server's peak RSS growth (KiB).
 stream() {
-    local name="$1" url="$2" before peak speed size
+    local name="$1" url="$2" before peak speed size costs_before costs_after cpu switches
     echo 5 >"/proc/$host_pid/clear_refs" # resets VmHWM, the peak resident set
     before="$(awk '/^VmRSS:/ { print $2 }' "/proc/$host_pid/status")"
+    costs_before="$(costs "$host_pid")"
     read -r size speed < <(curl -fs -o /dev/null -w '%{size_download} %{speed_download}\n' "$url?bytes=$stream_bytes")
+    costs_after="$(costs "$host_pid")"
     peak="$(awk '/^VmHWM:/ { print $2 }' "/proc/$host_pid/status")"
     if [ "$size" != "$stream_bytes" ]; then
         echo "$name sent $size of $stream_bytes bytes" >&2
         exit 1
     fi
+    read -r cpu switches < <(echo "$costs_before $costs_after" | awk -v b="$stream_bytes" -v hz="$clock_ticks" \
+        '{ printf "%.3f %.3f\n", ($3 - $1) / hz / (b / 1073741824), ($4 - $2) / (b / 65536) }')
     echo "$speed" >>"$work/$name.stream"
+    echo "$cpu" >>"$work/$name.stream-cpu"
+    echo "$switches" >>"$work/$name.stream-switches"
     echo "$((peak - before))" >>"$work/$name.rss"
-    echo "  $name: $(awk -v s="$speed" 'BEGIN { printf "%.0f", s / 1048576 }') MiB/s, peak RSS +$((peak - before)) KiB" >&2
+    echo "  $name: $(awk -v s="$speed" 'BEGIN { printf "%.0f", s / 1048576 }') MiB/s, peak RSS +$((peak - before)) KiB, ${cpu} CPU s/GiB, ${switches} switches per 64 KiB" >&2
 }
 
 # Bytes the host allocated per request over a fixed count; appends to $work/<name>.alloc.
@@ -183,26 +213,30 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
 echo "hello: wrk -t1 -c32 -d$duration, medians of $rounds interleaved rounds"
-printf '%-10s %12s %10s %10s %12s %12s\n' server "req/s" "p50 us" "p99 us" "rps/native" "p99/native"
+printf '%-10s %12s %10s %10s %12s %12s %12s %10s\n' server "req/s" "p50 us" "p99 us" "rps/native" "p99/native" "CPU us/req" "cs/req"
 for name in native gateway gunicorn waitress; do
     rps="$(column_median "$name" 1)"
     p50="$(column_median "$name" 2)"
     p99="$(column_median "$name" 3)"
-    printf '%-10s %12.0f %10.0f %10.0f %12s %12s\n' "$name" "$rps" "$p50" "$p99" "$(ratio "$rps" "$rps_native")" "$(ratio "$p99" "$p99_native")"
+    printf '%-10s %12.0f %10.0f %10.0f %12s %12s %12.1f %10.2f\n' "$name" "$rps" "$p50" "$p99" "$(ratio "$rps" "$rps_native")" "$(ratio "$p99" "$p99_native")" \
+        "$(column_median "$name" 4)" "$(column_median "$name" 5)"
 done
 echo
 echo "Flask hello (samples/KestrelHost/pyapps/hello_flask.py): through the adapter in-process vs gunicorn --workers 2"
-printf '%-15s %12s %10s %10s %14s\n' server "req/s" "p50 us" "p99 us" "rps/gunicorn"
+printf '%-15s %12s %10s %10s %14s %12s %10s\n' server "req/s" "p50 us" "p99 us" "rps/gunicorn" "CPU us/req" "cs/req"
 rps_flask_gunicorn="$(column_median flask-gunicorn 1)"
 for name in flask-adapter flask-gunicorn; do
     rps="$(column_median "$name" 1)"
-    printf '%-15s %12.0f %10.0f %10.0f %14s\n' "$name" "$rps" "$(column_median "$name" 2)" "$(column_median "$name" 3)" "$(ratio "$rps" "$rps_flask_gunicorn")"
+    printf '%-15s %12.0f %10.0f %10.0f %14s %12.1f %10.2f\n' "$name" "$rps" "$(column_median "$name" 2)" "$(column_median "$name" 3)" "$(ratio "$rps" "$rps_flask_gunicorn")" \
+        "$(column_median "$name" 4)" "$(column_median "$name" 5)"
 done
 echo
 echo "streaming: $stream_bytes bytes per download, medians of $rounds"
-printf '%-10s %12s %12s\n' server "MiB/s" "ratio"
-printf '%-10s %12.0f %12s\n' native "$(awk -v s="$stream_native" 'BEGIN { print s / 1048576 }')" 1.00
-printf '%-10s %12.0f %12s\n' gateway "$(awk -v s="$stream_gateway" 'BEGIN { print s / 1048576 }')" "$(ratio "$stream_gateway" "$stream_native")"
+printf '%-10s %12s %12s %14s %14s\n' server "MiB/s" "ratio" "CPU s/GiB" "cs/64KiB"
+printf '%-10s %12.0f %12s %14s %14s\n' native "$(awk -v s="$stream_native" 'BEGIN { print s / 1048576 }')" 1.00 \
+    "$(median <"$work/native.stream-cpu")" "$(median <"$work/native.stream-switches")"
+printf '%-10s %12.0f %12s %14s %14s\n' gateway "$(awk -v s="$stream_gateway" 'BEGIN { print s / 1048576 }')" "$(ratio "$stream_gateway" "$stream_native")" \
+    "$(median <"$work/gateway.stream-cpu")" "$(median <"$work/gateway.stream-switches")"
 echo "gateway peak RSS growth during its download: $rss_gateway KiB"
 echo
 echo "allocations: bytes per hello request over $alloc_requests requests (fewer if -d$alloc_duration ran out), medians of $rounds"
