@@ -65,6 +65,12 @@ internal sealed class GatewayBodyWriter
         _gate = gate;
     }
 
+    /// <summary>The writer's state in words, for a diagnostic when a response stalls.</summary>
+    public string Describe() =>
+        $"state {(Volatile.Read(ref _state) switch { Idle => "idle", Flushing => "flushing", _ => "failed" })}, " +
+        $"{Volatile.Read(ref _queuedBytes)} bytes queued, {Volatile.Read(ref _batchesTaken)} batches taken, " +
+        $"pending flush completed: {(Volatile.Read(ref _state) == Flushing ? _flush.IsCompleted.ToString() : "-")}";
+
     /// <summary>True once the client is known to be gone; nothing more is written.</summary>
     public bool HasFailed => Volatile.Read(ref _state) == Failed;
 

@@ -218,6 +218,9 @@ internal sealed class GatewayResponse
     /// <summary>Completes when every byte handed over is flushed or the client is gone; the request ends only then.</summary>
     public Task WhenBodyIdle() => _body.WhenIdle();
 
+    /// <summary>The body writer's state in words (diagnostics).</summary>
+    public string DescribeBody() => $"{_sent} bytes handed over; {_body.Describe()}";
+
     /// <summary>True when the client went away while the body was being sent.</summary>
     public bool BodyFailed => _body.HasFailed;
 

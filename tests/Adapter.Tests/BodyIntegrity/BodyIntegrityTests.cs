@@ -33,16 +33,38 @@ public sealed class BodyIntegrityTests(ITestOutputHelper output)
         await DownloadAsync(host, "Python " + mode, mode);
     }
 
+    /// <summary>What each worker of the host's pools is doing, to tell a stalled writer from a stalled app.</summary>
+    private static string ServerState(TestHost host)
+    {
+        var pools = new List<GatewayWorkerPool>();
+        if (host.Services.GetService(typeof(GatewayWorkerPool)) is GatewayWorkerPool own)
+        {
+            pools.Add(own);
+        }
+
+        if (host.Services.GetService(typeof(PythonGateway)) is PythonGateway python
+            && typeof(PythonGateway).GetField("_pool", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(python) is GatewayWorkerPool pythonPool)
+        {
+            pools.Add(pythonPool);
+        }
+
+        return string.Join("; ", pools.SelectMany(static p => p.Workers()).Select(static w =>
+            $"{w.Name} [{w.Thread?.ThreadState}] {(w.Current is { } e ? e.Response.DescribeBody() : "no request")}"));
+    }
+
     private async Task DownloadAsync(TestHost host, string name, string mode)
     {
         var bad = new List<string>();
         for (var round = 1; round <= Rounds; round++)
         {
+            var logged = host.Logs.Entries.Count;
             var expected = new NumberedBody(round, Total).Expected();
             var problem = await JitteryClient.CheckAsync(host.Port, $"/?seed={round}&total={Total}&mode={mode}", expected, round, TestHost.Wait);
             if (problem is not null)
             {
-                bad.Add($"round {round}: {problem}");
+                var since = host.Logs.Entries.Skip(logged).Where(static e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Information || e.Category.StartsWith("Adapter", StringComparison.Ordinal))
+                    .Select(static e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Message} {e.Exception?.GetType().Name} {e.Exception?.Message}");
+                bad.Add($"round {round}: {problem}; server: {ServerState(host)}; logged: {string.Join(" | ", since)}");
             }
         }
 

@@ -17,9 +17,15 @@ internal static class JitteryClient
     public static async Task<string?> CheckAsync(int port, string target, byte[] expected, int seed, TimeSpan timeout)
     {
         var random = new Random(seed);
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 32 * 1024 };
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         using var cancel = new CancellationTokenSource(timeout);
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancel.Token);
+
+        // Shrunk after the handshake: set before it, Linux offers no window scaling (wscale 0) on a window smaller
+        // than loopback's 64 KiB segment, and the server's kernel then stalls in zero-window probes with
+        // exponential backoff (seen with `ss -tino`: persist timer, backoff, seconds without a byte), whatever
+        // the server is. The reader is just as small and slow either way.
+        socket.ReceiveBufferSize = 32 * 1024;
         await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"), cancel.Token);
 
         var received = new MemoryStream();
