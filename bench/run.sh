@@ -49,11 +49,13 @@ echo "publishing samples/KestrelHost (Release)" >&2
 dotnet publish samples/KestrelHost -c Release -o "$work/host" -v quiet -nologo >/dev/null
 
 # Logging at Warning, as a production host would run; the allocation route only exists for this script.
+# The host also serves PEP 3333's hello (bench/peers/hello_wsgi.py) in-process at /pyhello, through the Python bridge.
 ASPNETCORE_URLS="http://127.0.0.1:$host_port" Logging__LogLevel__Default=Warning Bench__AllocationRoute=true \
-    "$work/host/KestrelHost" >"$work/host.log" 2>&1 &
+    "$work/host/KestrelHost" --PythonGateway:Paths:0="$root/bench/peers" --PythonApps:/pyhello=hello_wsgi:application \
+    >"$work/host.log" 2>&1 &
 host_pid=$!
 pids+=("$host_pid")
-declare -A server_pid=([native]="$host_pid" [gateway]="$host_pid" [flask-adapter]="$host_pid")
+declare -A server_pid=([native]="$host_pid" [gateway]="$host_pid" [flask-adapter]="$host_pid" [python-hello]="$host_pid")
 gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$gunicorn_port" --chdir "$root/bench/peers" \
     --log-level warning hello_wsgi:application >"$work/gunicorn.log" 2>&1 &
 pids+=($!)
@@ -97,8 +99,9 @@ gateway="http://127.0.0.1:$host_port/"
 gunicorn_url="http://127.0.0.1:$gunicorn_port/"
 waitress_url="http://127.0.0.1:$waitress_port/"
 flask_url="http://127.0.0.1:$host_port/flask/"
+pyhello_url="http://127.0.0.1:$host_port/pyhello/"
 flask_gunicorn_url="http://127.0.0.1:$flask_gunicorn_port/"
-for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url" "$flask_url" "$flask_gunicorn_url"; do
+for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url" "$flask_url" "$flask_gunicorn_url" "$pyhello_url"; do
     wait_ready "$url"
 done
 
@@ -185,6 +188,7 @@ echo "warming up" >&2
 wrk -t1 -c32 -d3s "$native" >/dev/null
 wrk -t1 -c32 -d3s "$gateway" >/dev/null
 wrk -t1 -c32 -d3s "$flask_url" >/dev/null
+wrk -t1 -c32 -d3s "$pyhello_url" >/dev/null
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/native/stream?bytes=67108864"
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
 
@@ -193,6 +197,7 @@ for round in $(seq 1 "$rounds"); do
     both hello native "$native" gateway "$gateway"
     hello gunicorn "$gunicorn_url"
     hello waitress "$waitress_url"
+    hello python-hello "$pyhello_url"
     both hello flask-adapter "$flask_url" flask-gunicorn "$flask_gunicorn_url"
     both stream native "http://127.0.0.1:$host_port/native/stream" gateway "http://127.0.0.1:$host_port/stream"
     allocations native "$native"
@@ -212,13 +217,13 @@ alloc_gateway="$(median <"$work/gateway.alloc")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
-echo "hello: wrk -t1 -c32 -d$duration, medians of $rounds interleaved rounds"
-printf '%-10s %12s %10s %10s %12s %12s %12s %10s\n' server "req/s" "p50 us" "p99 us" "rps/native" "p99/native" "CPU us/req" "cs/req"
-for name in native gateway gunicorn waitress; do
+echo "hello: wrk -t1 -c32 -d$duration, medians of $rounds interleaved rounds (python-hello: bench/peers/hello_wsgi.py in-process through the bridge)"
+printf '%-12s %12s %10s %10s %12s %12s %12s %10s\n' server "req/s" "p50 us" "p99 us" "rps/native" "p99/native" "CPU us/req" "cs/req"
+for name in native gateway python-hello gunicorn waitress; do
     rps="$(column_median "$name" 1)"
     p50="$(column_median "$name" 2)"
     p99="$(column_median "$name" 3)"
-    printf '%-10s %12.0f %10.0f %10.0f %12s %12s %12.1f %10.2f\n' "$name" "$rps" "$p50" "$p99" "$(ratio "$rps" "$rps_native")" "$(ratio "$p99" "$p99_native")" \
+    printf '%-12s %12.0f %10.0f %10.0f %12s %12s %12.1f %10.2f\n' "$name" "$rps" "$p50" "$p99" "$(ratio "$rps" "$rps_native")" "$(ratio "$p99" "$p99_native")" \
         "$(column_median "$name" 4)" "$(column_median "$name" 5)"
 done
 echo
@@ -259,6 +264,8 @@ check "hello p99 gateway/native $(ratio "$p99_gateway" "$p99_native") <= 1.20" "
 check "stream gateway/native $(ratio "$stream_gateway" "$stream_native") >= 0.90" "$stream_gateway >= 0.9 * $stream_native"
 check "stream RSS growth $rss_gateway KiB <= 32768 KiB" "$rss_gateway <= 32 * 1024"
 check "allocations above native $((alloc_gateway - alloc_native)) B <= 1024 B" "$alloc_gateway - $alloc_native <= 1024"
+rps_pyhello="$(column_median python-hello 1)"
+check "Python hello through the bridge/native $(ratio "$rps_pyhello" "$rps_native") >= 0.80" "$rps_pyhello >= 0.8 * $rps_native"
 rps_flask="$(column_median flask-adapter 1)"
 check "Flask hello adapter/gunicorn $(ratio "$rps_flask" "$rps_flask_gunicorn") >= 1.50" "$rps_flask >= 1.5 * $rps_flask_gunicorn"
 exit "$failed"
