@@ -35,7 +35,8 @@ public static class GatewayServiceCollectionExtensions
             provider.GetRequiredService<IOptions<GatewayOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>(),
             provider.GetService<IHostApplicationLifetime>(),
-            provider.GetService<IMeterFactory>()));
+            provider.GetService<IMeterFactory>(),
+            shutdownTimeout: provider.GetService<IOptions<HostOptions>>()?.Value.ShutdownTimeout));
         return services;
     }
 }

@@ -31,6 +31,7 @@ internal static class GatewayWorkerPoolResolver
                 options,
                 provider.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
                 provider.GetService<IHostApplicationLifetime>(),
-                provider.GetService<IMeterFactory>());
+                provider.GetService<IMeterFactory>(),
+                shutdownTimeout: provider.GetService<IOptions<HostOptions>>()?.Value.ShutdownTimeout);
         });
 }

@@ -27,13 +27,15 @@ public sealed class PythonGateway : IDisposable
     /// <param name="gatewayOptions">The queue limit and request timeout of the Python apps' worker pool.</param>
     /// <param name="lifetime">Stops and joins the Python worker threads with the host.</param>
     /// <param name="meterFactory">For the pool's metrics (meter <c>Adapter</c>, tag <c>gateway.pool=python</c>).</param>
+    /// <param name="hostOptions">The host's shutdown timeout, which joining the Python worker threads keeps within.</param>
     /// <exception cref="PythonUnavailableException">No libpython was found, or it failed to start.</exception>
     public PythonGateway(
         IOptions<PythonGatewayOptions> options,
         ILoggerFactory loggerFactory,
         IOptions<GatewayOptions>? gatewayOptions = null,
         IHostApplicationLifetime? lifetime = null,
-        IMeterFactory? meterFactory = null)
+        IMeterFactory? meterFactory = null,
+        IOptions<HostOptions>? hostOptions = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
@@ -58,7 +60,7 @@ public sealed class PythonGateway : IDisposable
             ResponseBufferSize = shared.ResponseBufferSize,
             RequestBufferSize = shared.RequestBufferSize,
         };
-        _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python");
+        _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python", hostOptions?.Value.ShutdownTimeout);
     }
 
     /// <summary>Stops and joins the Python worker threads (the host does this when it stops); CPython itself ends with the process.</summary>

@@ -57,6 +57,16 @@ internal sealed class GatewayExchange
     /// <summary>When the request reached the adapter, as a <see cref="Stopwatch"/> timestamp.</summary>
     public long ArrivedAt { get; }
 
+    /// <summary>When the request was queued for a worker (after a short body was read), as a <see cref="Stopwatch"/> timestamp.</summary>
+    public long QueuedAt { get; private set; }
+
+    /// <summary>Called as the request joins the queue: time spent reading its body counts neither as queue time nor as app silence.</summary>
+    public void MarkQueued()
+    {
+        QueuedAt = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _lastHandOff, Environment.TickCount64);
+    }
+
     private GatewayMetrics Metrics => _handler.Metrics;
 
     public string Method { get; }
@@ -223,7 +233,7 @@ internal sealed class GatewayExchange
         try
         {
             using var activity = GatewayDiagnostics.Source.StartActivity(GatewayDiagnostics.AppActivityName);
-            activity?.SetTag(GatewayDiagnostics.TimeInQueueTag, Stopwatch.GetElapsedTime(ArrivedAt).TotalSeconds);
+            activity?.SetTag(GatewayDiagnostics.TimeInQueueTag, Stopwatch.GetElapsedTime(QueuedAt).TotalSeconds);
             RunApp();
             if (_result != GatewayResult.Completed)
             {

@@ -31,6 +31,11 @@ internal sealed class GatewayHandler
     public Task InvokeAsync(HttpContext context, int mountSegments = 0)
     {
         var exchange = new GatewayExchange(this, context, mountSegments);
+        if (_pool.IsFull)
+        {
+            // Refused at once, before any body is read.
+            return Refuse(exchange);
+        }
 
         // A short declared body is read before the request takes a worker: a slow uploader then holds none.
         var length = context.Request.ContentLength;
@@ -70,26 +75,21 @@ internal sealed class GatewayHandler
         await Run(exchange).ConfigureAwait(false);
     }
 
-    private Task Run(GatewayExchange exchange)
+    private Task Run(GatewayExchange exchange) => _pool.TryEnqueue(exchange) ? WaitAsync(exchange) : Refuse(exchange);
+
+    private Task Refuse(GatewayExchange exchange)
     {
-        var context = exchange.Context;
-        if (!_pool.TryEnqueue(exchange))
+        if (_pool.IsStopping)
         {
-            if (_pool.IsStopping)
-            {
-                GatewayLog.RejectedWhileStopping(Logger, exchange.Method, exchange.LogPath);
-            }
-            else
-            {
-                GatewayLog.QueueFull(Logger, _pool.Options.QueueLimit, exchange.Method, exchange.LogPath);
-            }
-
-            exchange.MarkAnswered(GatewayResult.Rejected);
-
-            return Unavailable(context);
+            GatewayLog.RejectedWhileStopping(Logger, exchange.Method, exchange.LogPath);
+        }
+        else
+        {
+            GatewayLog.QueueFull(Logger, _pool.Options.QueueLimit, exchange.Method, exchange.LogPath);
         }
 
-        return WaitAsync(exchange);
+        exchange.MarkAnswered(GatewayResult.Rejected);
+        return Unavailable(exchange.Context);
     }
 
     private static async Task WaitAsync(GatewayExchange exchange)

@@ -71,6 +71,44 @@ public sealed class AvailabilityTests
     }
 
     [Fact]
+    public async Task Time_spent_uploading_a_short_body_is_not_counted_as_silence_or_queue_time()
+    {
+        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await TestHost.StartAsync(
+            (environ, start) =>
+            {
+                if ((string)environ["PATH_INFO"]! == "/busy")
+                {
+                    busy.TrySetResult();
+                    Thread.Sleep(300); // the app's own work, shorter than the timeout
+                }
+
+                var body = new MemoryStream();
+                ((Stream)environ["wsgi.input"]!).CopyTo(body);
+                start("200 OK", []);
+                return [Apps.Bytes(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+            },
+            static o =>
+            {
+                o.WorkerThreads = 1;
+                o.RequestTimeout = TimeSpan.FromMilliseconds(600);
+            });
+        using var uploader = host.Connect();
+        await uploader.SendAsync("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789");
+
+        // A slow uploader pauses longer than the request timeout; then its request queues behind a busy worker
+        // for less than the timeout. Neither wait is the app's silence.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var other = host.Client.GetStringAsync("/busy");
+        await busy.Task.WaitAsync(TestHost.Wait);
+        await uploader.SendAsync(new string('x', 90));
+        var (text, _) = await uploader.ReadToEndAsync();
+        Assert.StartsWith("HTTP/1.1 200", text);
+        Assert.EndsWith("100", text);
+        Assert.Equal("0", await other);
+    }
+
+    [Fact]
     public async Task Request_timed_out_in_the_queue_leaves_the_queue_and_its_gauge()
     {
         using var release = new ManualResetEventSlim();

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 
 namespace Adapter;
@@ -106,18 +105,19 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
             var pending = reader.ReadAsync();
             return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException || IsCutShort(ex)
-            || (ex is IOException and not BadHttpRequestException && exchange.Context.RequestAborted.IsCancellationRequested))
+        catch (IOException ex) when (ex is not BadHttpRequestException && ex.InnerException is OverflowException or FormatException)
         {
-            // The client went away mid-body (a reset, an abort): a cut-short body must never look complete.
+            // Kestrel reports some framing errors (an overflowing chunk size) as a plain IOException over the
+            // arithmetic error while the client is still there: the client's error, answered 400 like any
+            // other malformed body.
+            throw new BadHttpRequestException("The request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || (ex is IOException and not BadHttpRequestException) || IsCutShort(ex))
+        {
+            // The client went away mid-body (a reset, an abort, a transport error; Kestrel cancels the request's
+            // token only a moment later): a cut-short body must never look complete.
             exchange.ClientLeft = true;
             throw new ClientDisconnectedException("The request body was cut short: the client went away.", ex);
-        }
-        catch (IOException ex) when (ex is not BadHttpRequestException)
-        {
-            // Kestrel reports some framing errors (an overflowing chunk size) as a plain IOException while the
-            // client is still there: that is the client's error, answered 400 like any other malformed body.
-            throw new BadHttpRequestException("The request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
         }
     }
 }

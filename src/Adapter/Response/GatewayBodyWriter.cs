@@ -34,11 +34,16 @@ internal sealed class GatewayBodyWriter
 
     private const int SegmentSize = 4096;
 
+    // By default the pump flushes at most this much at a time, Kestrel's own response buffer: each completed
+    // flush shows the client took bytes, so a slow but reading client is never taken for a silent one.
+    private const int DefaultSliceSize = 64 * 1024;
+
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
     private readonly IResponsePipe _pipe;
     private readonly int _bufferSize;
     private readonly TimeSpan _silenceLimit;
+    private readonly int _sliceSize;
 
     // Created when a flush is first left pending: a response the client keeps up with allocates none of them.
     private HandOffGate? _gate;
@@ -49,7 +54,8 @@ internal sealed class GatewayBodyWriter
 
     private int _state;
     private int _queuedBytes;
-    private long _batchesTaken;
+    private long _flushesDone;
+    private int _batchNext;
     private Exception? _failure;
     private ValueTask<FlushResult> _flush;
 
@@ -57,8 +63,10 @@ internal sealed class GatewayBodyWriter
     /// <param name="bufferSize">Bytes that may wait in the queue while a flush is pending.</param>
     /// <param name="silenceLimit">How long the worker waits for a client that takes no bytes; infinite to wait for ever.</param>
     /// <param name="gate">The gate to use from the start (interleaving tests); by default one is made when first needed.</param>
-    public GatewayBodyWriter(IResponsePipe pipe, int bufferSize, TimeSpan silenceLimit, HandOffGate? gate = null)
+    /// <param name="sliceSize">The most the pump writes per flush (whole segments; at least one).</param>
+    public GatewayBodyWriter(IResponsePipe pipe, int bufferSize, TimeSpan silenceLimit, HandOffGate? gate = null, int sliceSize = DefaultSliceSize)
     {
+        _sliceSize = sliceSize;
         _pipe = pipe;
         _bufferSize = bufferSize;
         _silenceLimit = silenceLimit;
@@ -68,7 +76,7 @@ internal sealed class GatewayBodyWriter
     /// <summary>The writer's state in words, for a diagnostic when a response stalls.</summary>
     public string Describe() =>
         $"state {(Volatile.Read(ref _state) switch { Idle => "idle", Flushing => "flushing", _ => "failed" })}, " +
-        $"{Volatile.Read(ref _queuedBytes)} bytes queued, {Volatile.Read(ref _batchesTaken)} batches taken, " +
+        $"{Volatile.Read(ref _queuedBytes)} bytes queued, {Volatile.Read(ref _flushesDone)} flushes done by the pump, " +
         $"pending flush completed: {(Volatile.Read(ref _state) == Flushing ? _flush.IsCompleted.ToString() : "-")}";
 
     /// <summary>True once the client is known to be gone; nothing more is written.</summary>
@@ -81,7 +89,13 @@ internal sealed class GatewayBodyWriter
     public void Send(ReadOnlySpan<byte> data)
     {
         // Only the worker leaves Idle, so Idle seen here holds until this call leaves it.
-        if (Volatile.Read(ref _state) != Idle && Enqueue(data, mustOwn: data.Length > _bufferSize))
+        var state = Volatile.Read(ref _state);
+        if (state == Failed)
+        {
+            throw Gone();
+        }
+
+        if (state != Idle && Enqueue(data, mustOwn: data.Length > _bufferSize))
         {
             return;
         }
@@ -92,10 +106,23 @@ internal sealed class GatewayBodyWriter
     /// <summary>Blocks the worker until it owns the pipe again, every queued byte flushed (before a sendfile).</summary>
     public void WaitUntilIdle()
     {
-        if (Volatile.Read(ref _state) != Idle)
+        var state = Volatile.Read(ref _state);
+        if (state == Failed)
+        {
+            throw Gone();
+        }
+
+        if (state != Idle)
         {
             Enqueue([], mustOwn: true);
         }
+    }
+
+    /// <summary>On the worker, once the client is known to be gone: the exception for the app, the abort token already canceled.</summary>
+    private ClientDisconnectedException Gone()
+    {
+        _pipe.WaitUntilAborted();
+        return new ClientDisconnectedException(_failure);
     }
 
     /// <summary>
@@ -188,7 +215,6 @@ internal sealed class GatewayBodyWriter
     private bool Enqueue(ReadOnlySpan<byte> data, bool mustOwn)
     {
         var gate = _gate!;
-        var aborted = false;
         var abortedAt = 0L;
         while (true)
         {
@@ -196,7 +222,7 @@ internal sealed class GatewayBodyWriter
             gate.Enter();
             try
             {
-                turn = WaitForTurn(gate, data, mustOwn, aborted);
+                turn = WaitForTurn(gate, data, mustOwn, abortedAt);
             }
             finally
             {
@@ -210,31 +236,31 @@ internal sealed class GatewayBodyWriter
                 case Turn.Owned:
                     return false;
                 case Turn.Gone:
-                    _pipe.WaitUntilAborted();
-                    throw new ClientDisconnectedException(_failure);
+                    throw Gone();
                 default:
-                    if (!aborted)
+                    if (abortedAt != 0)
                     {
-                        // Dropped outside the gate: Kestrel may complete the pending flush inline, and the pump takes the gate.
-                        aborted = true;
-                        abortedAt = Environment.TickCount64;
-                        _pipe.DropSilentClient(_silenceLimit);
-                    }
-                    else if (Environment.TickCount64 - abortedAt > AbortGrace.TotalMilliseconds)
-                    {
-                        // The pump will still see the abort; the request waits for it in WhenIdle, not this worker.
+                        // The abort did not end the pending flush in time: the pump will still see it, and the
+                        // request waits for that in WhenIdle; this worker does not.
                         throw new ClientDisconnectedException();
                     }
 
+                    // Dropped outside the gate: Kestrel may complete the pending flush inline, and the pump takes the gate.
+                    abortedAt = Environment.TickCount64;
+                    _pipe.DropSilentClient(_silenceLimit);
                     break;
             }
         }
     }
 
     /// <summary>Under the gate: queues the chunk, or waits until the pump takes a batch, hands the pipe back, or fails.</summary>
-    private Turn WaitForTurn(HandOffGate gate, ReadOnlySpan<byte> data, bool mustOwn, bool aborted)
+    /// <param name="gate">The gate, held.</param>
+    /// <param name="data">The chunk to queue.</param>
+    /// <param name="mustOwn">True to wait for the pipe itself.</param>
+    /// <param name="abortedAt">When this worker dropped the client as silent (0 if it did not): from then on it waits only <see cref="AbortGrace"/>.</param>
+    private Turn WaitForTurn(HandOffGate gate, ReadOnlySpan<byte> data, bool mustOwn, long abortedAt)
     {
-        var seen = _batchesTaken;
+        var seen = _flushesDone;
         var since = Environment.TickCount64;
         while (true)
         {
@@ -254,25 +280,22 @@ internal sealed class GatewayBodyWriter
                 return Turn.Queued;
             }
 
-            if (_batchesTaken != seen)
+            if (_flushesDone != seen)
             {
                 // The client took bytes: its silence starts again.
-                seen = _batchesTaken;
+                seen = _flushesDone;
                 since = Environment.TickCount64;
             }
 
-            if (_silenceLimit == Timeout.InfiniteTimeSpan)
+            if (_silenceLimit == Timeout.InfiniteTimeSpan && abortedAt == 0)
             {
                 gate.Wait(Timeout.Infinite);
                 continue;
             }
 
-            var left = (long)_silenceLimit.TotalMilliseconds - (Environment.TickCount64 - since);
-            if (aborted)
-            {
-                left = Math.Min(left, 50);
-            }
-
+            var left = abortedAt != 0
+                ? (long)AbortGrace.TotalMilliseconds - (Environment.TickCount64 - abortedAt)
+                : (long)_silenceLimit.TotalMilliseconds - (Environment.TickCount64 - since);
             if (left <= 0)
             {
                 return Turn.Silent;
@@ -318,31 +341,42 @@ internal sealed class GatewayBodyWriter
                 _pipe.Abort();
             }
 
-            List<(byte[] Buffer, int Count)>? batch = null;
+            var batch = _batch!;
             TaskCompletionSource? idle = null;
+            var ended = false;
             gate.Enter();
             try
             {
+                _flushesDone++;
                 if (gone is not null)
                 {
                     _failure = gone;
                     _state = Failed;
                     Release(_queue!);
+                    Release(batch, _batchNext);
+                    _batchNext = 0;
                     _queuedBytes = 0;
                     idle = _idle;
+                    ended = true;
+                }
+                else if (_batchNext < batch.Count)
+                {
+                    // The batch taken last is not all written yet: it goes first.
                 }
                 else if (_queuedBytes == 0)
                 {
                     // The hand-back: decided and done in this one step under the gate.
                     _state = Idle;
                     idle = _idle;
+                    ended = true;
                 }
                 else
                 {
-                    batch = _queue!;
-                    (_queue, _batch) = (_batch!, batch);
+                    batch.Clear();
+                    (_queue, _batch) = (batch, _queue!);
+                    batch = _batch;
+                    _batchNext = 0;
                     _queuedBytes = 0;
-                    _batchesTaken++;
                 }
 
                 gate.PulseAll();
@@ -352,7 +386,7 @@ internal sealed class GatewayBodyWriter
                 gate.Exit();
             }
 
-            if (batch is null)
+            if (ended)
             {
                 idle?.TrySetResult();
                 return;
@@ -360,9 +394,15 @@ internal sealed class GatewayBodyWriter
 
             try
             {
-                foreach (var (buffer, count) in batch)
+                // One slice of the batch: whole segments up to Kestrel's buffer size (at least one).
+                var written = 0;
+                while (_batchNext < batch.Count && (written == 0 || written + batch[_batchNext].Count <= _sliceSize))
                 {
+                    var (buffer, count) = batch[_batchNext];
                     _pipe.Write(buffer.AsSpan(0, count));
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    batch[_batchNext++] = ([], 0);
+                    written += count;
                 }
 
                 flush = _pipe.FlushAsync();
@@ -370,10 +410,6 @@ internal sealed class GatewayBodyWriter
             catch (Exception ex)
             {
                 flush = ValueTask.FromException<FlushResult>(ex);
-            }
-            finally
-            {
-                Release(batch);
             }
 
             if (!flush.IsCompleted)
@@ -399,11 +435,12 @@ internal sealed class GatewayBodyWriter
         }
     }
 
-    private static void Release(List<(byte[] Buffer, int Count)> segments)
+    /// <summary>Returns the segments from <paramref name="from"/> on to the pool (those before it were returned when written).</summary>
+    private static void Release(List<(byte[] Buffer, int Count)> segments, int from = 0)
     {
-        foreach (var (buffer, _) in segments)
+        for (var i = from; i < segments.Count; i++)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(segments[i].Buffer);
         }
 
         segments.Clear();

@@ -66,10 +66,15 @@ internal sealed class GatewayWatchdog : IDisposable
         exchange.Release();
     }
 
-    public void Dispose()
+    /// <summary>Stops the watchdog, waiting for its thread at most <paramref name="wait"/> (it ends within a tick).</summary>
+    public void Dispose(TimeSpan wait)
     {
         _stop.Set();
-        _thread.Join(TimeSpan.FromSeconds(5));
-        _stop.Dispose();
+        if (_thread.Join(wait))
+        {
+            _stop.Dispose();
+        }
     }
+
+    public void Dispose() => Dispose(TimeSpan.FromSeconds(5));
 }

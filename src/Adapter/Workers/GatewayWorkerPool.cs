@@ -16,6 +16,7 @@ internal sealed class GatewayWorkerPool : IDisposable
     private static readonly TimeSpan JoinBudget = TimeSpan.FromSeconds(2);
 
     private readonly ConcurrentQueue<GatewayExchange> _queue = new();
+    private readonly TimeSpan _shutdownTimeout;
     private readonly SemaphoreSlim _ready = new(0);
     private readonly List<GatewayWorker> _workers = [];
     private GatewayWatchdog? _watchdog;
@@ -30,6 +31,7 @@ internal sealed class GatewayWorkerPool : IDisposable
     private int _abandoned;
     private int _nextId;
     private volatile bool _stopping;
+    private long _stoppingAt;
     private volatile bool _disposed;
 
     public GatewayWorkerPool(
@@ -37,9 +39,11 @@ internal sealed class GatewayWorkerPool : IDisposable
         ILoggerFactory loggerFactory,
         IHostApplicationLifetime? lifetime = null,
         IMeterFactory? meterFactory = null,
-        string? name = null)
+        string? name = null,
+        TimeSpan? shutdownTimeout = null)
     {
         Options = options;
+        _shutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(30);
         Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy), StuckCount), name);
         _threadName = name is null ? "Gateway worker" : $"Gateway {name} worker";
         _workerLimit = options.WorkerThreads;
@@ -101,6 +105,8 @@ internal sealed class GatewayWorkerPool : IDisposable
             return false;
         }
 
+        exchange.MarkQueued();
+
         // Only requests no worker can take at once count against the queue limit.
         var queued = Interlocked.Increment(ref _queued);
         var free = Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live));
@@ -124,7 +130,18 @@ internal sealed class GatewayWorkerPool : IDisposable
         return true;
     }
 
-    public void Stop() => _stopping = true;
+    /// <summary>
+    /// True when a request arriving now would be refused: the host is stopping, or the queue is full. Checked
+    /// before a short body is read, so a refusal is still answered at once.
+    /// </summary>
+    public bool IsFull =>
+        _stopping || Volatile.Read(ref _queued) - (Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live))) >= _queueLimit;
+
+    public void Stop()
+    {
+        Volatile.Write(ref _stoppingAt, Environment.TickCount64);
+        _stopping = true;
+    }
 
     /// <summary>
     /// Gives up on a worker stuck in an app past its timeout: a replacement may start, so a hung app never
@@ -266,7 +283,7 @@ internal sealed class GatewayWorkerPool : IDisposable
     private void LeftQueue(GatewayExchange exchange)
     {
         Interlocked.Decrement(ref _queued);
-        Metrics.Dequeued(exchange.ArrivedAt);
+        Metrics.Dequeued(exchange.QueuedAt);
     }
 
     /// <summary>Stops and joins the workers; requests still queued are answered 503.</summary>
@@ -285,8 +302,21 @@ internal sealed class GatewayWorkerPool : IDisposable
             watchdog = _watchdog;
         }
 
+        // One deadline for the watchdog and all workers: at most JoinBudget, and never past the host's shutdown
+        // timeout counted from when stopping began. By now the server has stopped, so a worker still inside an
+        // app is stuck, and joining each in turn would make the stop last as many timeouts as there are stuck apps.
+        var now = Environment.TickCount64;
+        var budget = (long)JoinBudget.TotalMilliseconds;
+        var stoppingAt = Volatile.Read(ref _stoppingAt);
+        if (stoppingAt != 0)
+        {
+            budget = Math.Min(budget, Math.Max(0, stoppingAt + (long)_shutdownTimeout.TotalMilliseconds - now));
+        }
+
+        var deadline = now + budget;
+
         // Outside the lock: the watchdog takes it to list the workers.
-        watchdog?.Dispose();
+        watchdog?.Dispose(TimeSpan.FromMilliseconds(budget));
 
         while (TryDequeue(out var exchange))
         {
@@ -299,9 +329,6 @@ internal sealed class GatewayWorkerPool : IDisposable
             _ready.Release(workers.Length);
         }
 
-        // One deadline for all: by now the server has stopped, so a worker still inside an app is stuck, and
-        // joining each in turn would make the stop last as many timeouts as there are stuck apps.
-        var deadline = Environment.TickCount64 + (long)JoinBudget.TotalMilliseconds;
         foreach (var worker in workers)
         {
             // A worker still inside an app cannot be interrupted; it is a background thread and dies with the process.

@@ -33,11 +33,26 @@ public sealed class BodyWriterInterleavingTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Batches_of_several_segments_are_flushed_slice_by_slice_in_order(bool clientMayLeave)
+    {
+        // Chunks up to 9,000 bytes fill several 4 KiB segments per batch; the pump flushes one segment per slice.
+        for (var seed = 1; seed <= Interleavings / 3; seed++)
+        {
+            var random = new Random(seed);
+            var sizes = Enumerable.Range(0, 10).Select(_ => random.Next(1, 9000)).ToArray();
+            Explore(seed, clientMayLeave, sizes, bufferSize: 20_000);
+        }
+    }
+
     private static void Explore(int seed, bool clientMayLeave, int[]? chunkSizes = null, int bufferSize = 48)
     {
         var scheduler = new StepScheduler(seed);
         var pipe = new SteppedPipe(scheduler, pendingChance: 0.6);
-        var writer = new GatewayBodyWriter(pipe, bufferSize, Timeout.InfiniteTimeSpan, new SteppedGate());
+        // Slices of a few segments, so the pump also stops mid-batch and resumes on the next flush's completion.
+        var writer = new GatewayBodyWriter(pipe, bufferSize, Timeout.InfiniteTimeSpan, new SteppedGate(), sliceSize: 24);
         var sizes = chunkSizes ?? Enumerable.Range(0, 12).Select(_ => scheduler.Random.Next(1, 80)).ToArray();
         var chunks = sizes.Select(static (size, i) => Enumerable.Range(0, size).Select(j => (byte)(i * 16 + j % 16)).ToArray()).ToArray();
         var expected = chunks.SelectMany(static c => c).ToArray();
