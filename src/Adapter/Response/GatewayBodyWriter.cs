@@ -34,9 +34,11 @@ internal sealed class GatewayBodyWriter
 
     private const int SegmentSize = 4096;
 
-    // By default the pump flushes at most this much at a time, Kestrel's own response buffer: each completed
-    // flush shows the client took bytes, so a slow but reading client is never taken for a silent one.
-    private const int DefaultSliceSize = 64 * 1024;
+    // By default the pump flushes at most this much at a time (the default ResponseBufferSize, so a default batch
+    // goes in one flush: fewer, larger flushes cost less CPU per byte). Each completed flush shows the client took
+    // bytes, so the silence rule sees a reading client's progress at least every this many bytes, whatever the
+    // buffer size.
+    private const int DefaultSliceSize = 256 * 1024;
 
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
