@@ -178,6 +178,9 @@ internal sealed class GatewayExchange
     /// <summary>Takes the request out of the queue's count; true only the first time (a worker, or a timeout while queued).</summary>
     public bool TryLeaveQueue() => Interlocked.Exchange(ref _leftQueue, 1) == 0;
 
+    /// <summary>True once the request left the queue's count (taken by a worker, or answered while queued).</summary>
+    public bool HasLeftQueue => Volatile.Read(ref _leftQueue) != 0;
+
     /// <summary>Answers a request still queued when the pool shuts down; the app is never called.</summary>
     public void Reject()
     {

@@ -144,6 +144,10 @@ public sealed class AvailabilityTests
             Assert.Equal(HttpStatusCode.GatewayTimeout, (await host.Client.GetAsync("/small")).StatusCode);
             Assert.Equal(HttpStatusCode.GatewayTimeout, (await host.Client.GetAsync("/small")).StatusCode);
             await metrics.WaitUntilAsync(static m => m.Sum("gateway.queued_requests") == 0);
+
+            // Nor do their entries pile up while no worker passes over them.
+            var pool = host.Services.GetRequiredService<GatewayWorkerPool>();
+            await metrics.WaitUntilAsync(_ => !pool.Queued().Any());
             Assert.Equal(2, metrics.Observe("gateway.workers").GetValueOrDefault("gateway.worker.state=stuck"));
         }
         finally

@@ -41,6 +41,8 @@ internal sealed class GatewayWatchdog : IDisposable
             {
                 Check(exchange, worker: null);
             }
+
+            _pool.PurgeAnswered();
         }
     }
 

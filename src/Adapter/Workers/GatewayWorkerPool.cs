@@ -280,6 +280,35 @@ internal sealed class GatewayWorkerPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// Drops the entries of requests answered while queued from the head of the queue (the watchdog calls it each
+    /// tick), so they do not pile up while every worker is stuck. Timeouts come in arrival order, so answered
+    /// entries gather at the head.
+    /// </summary>
+    public void PurgeAnswered()
+    {
+        while (_queue.TryPeek(out var head) && head.HasLeftQueue)
+        {
+            if (!_queue.TryDequeue(out var taken))
+            {
+                return;
+            }
+
+            if (!taken.HasLeftQueue)
+            {
+                // A worker took the answered head between the peek and the dequeue, so this one is live: it goes
+                // back (at the tail), and a sleeping worker is woken for it.
+                _queue.Enqueue(taken);
+                if (Volatile.Read(ref _idle) > 0)
+                {
+                    _ready.Release();
+                }
+
+                return;
+            }
+        }
+    }
+
     private void LeftQueue(GatewayExchange exchange)
     {
         Interlocked.Decrement(ref _queued);
