@@ -2,6 +2,7 @@ using Adapter;
 using KestrelHost;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.Services.AddGateway(); // binds the "Gateway" configuration section (worker count, timeouts, buffers)
 builder.Services.AddPythonGateway(static o => o.Paths.Add(Path.Combine(AppContext.BaseDirectory, "pyapps")));
 
 var app = builder.Build();

@@ -22,6 +22,7 @@ internal static class PythonRuntime
     private static Thread? s_owner;
     private static PyObject? s_bridge;
     private static PyObject? s_run;
+    private static EventHandler? s_pythonnetExit;
 
     /// <summary>The libpython the interpreter was loaded from.</summary>
     public static string? Library { get; private set; }
@@ -127,7 +128,29 @@ internal static class PythonRuntime
 
         Library = library;
         s_owner = owner;
+        DetachPythonnetExitHandler();
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => FinalizeAtExit();
+    }
+
+    /// <summary>
+    /// pythonnet shuts CPython down from its own process-exit handler, on the exiting thread, whether or not other
+    /// threads are still inside Python: with apps spinning there, that swaps thread states under them and CPython
+    /// aborts ("Fatal Python error: eval_frame_handle_pending: tstate mix-up"). The adapter's own handler
+    /// (<see cref="FinalizeAtExit"/>) shuts down only once every thread that ran Python has ended, so pythonnet's is
+    /// taken off. pythonnet exposes no switch for it: the handler is found by name.
+    /// </summary>
+    private static void DetachPythonnetExitHandler()
+    {
+        foreach (var type in typeof(PythonEngine).Assembly.GetTypes())
+        {
+            var method = type.GetMethod("OnProcessExit", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static, [typeof(object), typeof(EventArgs)]);
+            if (method is not null)
+            {
+                var handler = (EventHandler)Delegate.CreateDelegate(typeof(EventHandler), method);
+                AppDomain.CurrentDomain.ProcessExit -= handler;
+                s_pythonnetExit = handler;
+            }
+        }
     }
 
     private static void LoadBridge()
@@ -162,6 +185,8 @@ internal static class PythonRuntime
             }
         }
 
+        // Every thread that ran Python has ended: pythonnet's own exit work is safe now, in the order it had.
+        s_pythonnetExit?.Invoke(null, EventArgs.Empty);
         Stop.Set();
 
         // Bounded: finalizing waits for the app's own non-daemon Python threads, which may never end.

@@ -56,7 +56,7 @@ public sealed class AbandonedWorkerTests
 
         release.Set();
         var deadline = DateTime.UtcNow + TestHost.Wait;
-        while (pool.ThreadCount != 1 && DateTime.UtcNow < deadline)
+        while ((pool.ThreadCount != 1 || pool.IdleCount != 1) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(10);
         }
