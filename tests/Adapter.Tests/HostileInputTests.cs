@@ -59,14 +59,23 @@ public sealed class HostileInputTests
         Assert.EndsWith("\r\n\r\nhi", text);
     }
 
+    /// <summary>A host whose app reads its whole body and answers it.</summary>
+    private static Task<TestHost> StartBodyReaderAsync() =>
+        TestHost.StartAsync(Apps.Probe(static (env, start) => new StreamReader((Stream)env["wsgi.input"]!).ReadToEnd()));
+
+    /// <summary>Sends a raw chunked POST with <paramref name="body"/> as its framing and reads to the end.</summary>
+    private static async Task<string> PostChunkedAsync(TestHost host, string body)
+    {
+        using var raw = host.Connect();
+        await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+        return (await raw.ReadToEndAsync()).Text;
+    }
+
     [Fact]
     public async Task Malformed_chunked_body_is_a_400_not_a_crash()
     {
-        await using var host = await TestHost.StartAsync(Apps.Probe(static (env, start) =>
-            new StreamReader((Stream)env["wsgi.input"]!).ReadToEnd()));
-        using var raw = host.Connect();
-        await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
-        var (text, _) = await raw.ReadToEndAsync();
+        await using var host = await StartBodyReaderAsync();
+        var text = await PostChunkedAsync(host, "zz\r\nhello\r\n0\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 400", text);
         Assert.Equal(LogLevel.Warning, (await host.Logs.WaitForAsync(static e => e.Is(9))).Level);
 
@@ -77,11 +86,8 @@ public sealed class HostileInputTests
     [Fact]
     public async Task Overflowing_chunk_size_is_the_clients_error_400_with_one_warning()
     {
-        await using var host = await TestHost.StartAsync(Apps.Probe(static (env, start) =>
-            new StreamReader((Stream)env["wsgi.input"]!).ReadToEnd()));
-        using var raw = host.Connect();
-        await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n0\r\n\r\n");
-        var (text, _) = await raw.ReadToEndAsync();
+        await using var host = await StartBodyReaderAsync();
+        var text = await PostChunkedAsync(host, "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n");
         Assert.True(text.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), text + "\n" + string.Join("\n", host.Logs.Entries.Select(static e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Message} {e.Exception?.GetType()}")));
         await host.Logs.WaitForAsync(static e => e.Is(9));
         Assert.Single(host.Logs.Adapter, static e => e.Level >= LogLevel.Warning);

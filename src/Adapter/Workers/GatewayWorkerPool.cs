@@ -109,8 +109,7 @@ internal sealed class GatewayWorkerPool : IDisposable
 
         // Only requests no worker can take at once count against the queue limit.
         var queued = Interlocked.Increment(ref _queued);
-        var free = Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live));
-        if (queued - free > _queueLimit)
+        if (queued - FreeWorkers > _queueLimit)
         {
             Interlocked.Decrement(ref _queued);
             return false;
@@ -135,7 +134,10 @@ internal sealed class GatewayWorkerPool : IDisposable
     /// before a short body is read, so a refusal is still answered at once.
     /// </summary>
     public bool IsFull =>
-        _stopping || Volatile.Read(ref _queued) - (Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live))) >= _queueLimit;
+        _stopping || Volatile.Read(ref _queued) - FreeWorkers >= _queueLimit;
+
+    /// <summary>Workers that could take a request at once: idle ones, and those not started yet.</summary>
+    private int FreeWorkers => Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live));
 
     public void Stop()
     {
