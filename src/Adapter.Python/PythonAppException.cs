@@ -3,7 +3,7 @@ using Python.Runtime;
 namespace Adapter;
 
 /// <summary>A Python exception raised by an app, carrying Python's own traceback in its message.</summary>
-internal sealed class PythonAppException(string message, Exception inner) : Exception(message, inner)
+internal sealed class PythonAppException(string message, Exception? inner = null) : Exception(message, inner)
 {
     /// <summary>Formats <paramref name="exception"/> with its traceback; the GIL must be held.</summary>
     public static PythonAppException From(PythonException exception, string target)

@@ -7,64 +7,124 @@ using Python.Runtime;
 namespace Adapter;
 
 /// <summary>
-/// Loads Python WSGI applications into the process's CPython and hands them out as <see cref="GatewayApp"/>s,
-/// to mount with <c>MapGatewayApp</c> or <c>UseGatewayApp</c> beside C# endpoints.
+/// Loads Python WSGI applications and hands them out as <see cref="GatewayApp"/>s, to mount with
+/// <c>MapGatewayApp</c> or <c>UseGatewayApp</c> beside C# endpoints.
 /// </summary>
 /// <remarks>
-/// CPython starts with the first gateway and serves the whole process. Apps run on a worker pool of their
-/// own (<see cref="PythonGatewayOptions.Threads"/>), each thread keeping its own Python thread state; Python
-/// runs only with the GIL held, and the GIL is let go whenever the adapter waits on the network. The pool
-/// joins its threads when the host stops; the interpreter is finalized when the process exits.
+/// <para>
+/// Processes mode (<see cref="PythonGatewayOptions.Processes"/> ≥ 1, the default): the apps run in worker
+/// processes of the system's Python, one request at a time each, gunicorn's model. A worker silent past the
+/// request timeout is killed and replaced, one that crashes is replaced (its request answered 502), one past
+/// <see cref="PythonGatewayOptions.MaxRequests"/> is recycled, and <see cref="ReloadAsync"/> (or SIGHUP) swaps
+/// in fresh workers without failing a request. The workers stop after the host has finished its requests.
+/// </para>
+/// <para>
+/// In-process mode (<c>Processes = 0</c>): CPython starts with the first gateway and serves the whole process.
+/// Apps run on a worker pool of their own (<see cref="PythonGatewayOptions.Threads"/>), each thread keeping its
+/// own Python thread state; Python runs only with the GIL held, and the GIL is let go whenever the adapter waits
+/// on the network. The interpreter is finalized when the process exits.
+/// </para>
 /// </remarks>
 public sealed class PythonGateway : IDisposable
 {
     private readonly ILogger _logger;
     private readonly GatewayWorkerPool _pool;
+    private readonly PythonWorkerSupervisor? _supervisor;
+    private readonly PythonWorkerMetrics? _metrics;
 
-    /// <summary>Starts CPython if it is not running yet and puts <see cref="PythonGatewayOptions.Paths"/> on <c>sys.path</c>.</summary>
-    /// <param name="options">Where libpython and the apps are, and how many threads run them.</param>
-    /// <param name="loggerFactory">For the start-up line and the apps' log lines.</param>
+    /// <summary>
+    /// In processes mode, prepares the worker processes (they start with the first <see cref="Load"/>); in-process,
+    /// starts CPython if it is not running yet and puts <see cref="PythonGatewayOptions.Paths"/> on <c>sys.path</c>.
+    /// </summary>
+    /// <param name="options">The mode, where Python and the apps are, and how many processes or threads run them.</param>
+    /// <param name="loggerFactory">For the gateway's own lines and the apps' output.</param>
     /// <param name="gatewayOptions">The queue limit and request timeout of the Python apps' worker pool.</param>
-    /// <param name="lifetime">Stops and joins the Python worker threads with the host.</param>
+    /// <param name="lifetime">Stops the pool and the worker processes with the host.</param>
     /// <param name="meterFactory">For the pool's metrics (meter <c>Adapter</c>, tag <c>gateway.pool=python</c>).</param>
     /// <param name="hostOptions">The host's shutdown timeout, which joining the Python worker threads keeps within.</param>
-    /// <exception cref="PythonUnavailableException">No libpython was found, or it failed to start.</exception>
+    /// <param name="environment">Relative <see cref="PythonGatewayOptions.Paths"/> are taken from its content root.</param>
+    /// <exception cref="PythonUnavailableException">In-process: no libpython was found, or it failed to start.</exception>
     public PythonGateway(
         IOptions<PythonGatewayOptions> options,
         ILoggerFactory loggerFactory,
         IOptions<GatewayOptions>? gatewayOptions = null,
         IHostApplicationLifetime? lifetime = null,
         IMeterFactory? meterFactory = null,
-        IOptions<HostOptions>? hostOptions = null)
+        IOptions<HostOptions>? hostOptions = null,
+        IHostEnvironment? environment = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
         var value = options.Value;
-        if (value.Threads < 1)
+        if (value.Threads < 1 || value.Processes < 0 || value.MaxRequests < 0 || value.MaxRequestsJitter < 0)
         {
-            throw new OptionsValidationException(Options.DefaultName, typeof(PythonGatewayOptions), [$"PythonGatewayOptions.Threads must be at least 1, not {value.Threads}."]);
+            throw new OptionsValidationException(Options.DefaultName, typeof(PythonGatewayOptions),
+                [$"PythonGatewayOptions needs Threads >= 1 (not {value.Threads}), Processes >= 0 (not {value.Processes}), MaxRequests >= 0 and MaxRequestsJitter >= 0."]);
         }
 
-        if (PythonRuntime.EnsureStarted(value.PythonLibrary, value.Paths))
+        var root = environment?.ContentRootPath;
+        var resolved = new PythonGatewayOptions
+        {
+            Processes = value.Processes,
+            PythonExecutable = value.PythonExecutable,
+            MaxRequests = value.MaxRequests,
+            MaxRequestsJitter = value.MaxRequestsJitter,
+            StartTimeout = value.StartTimeout,
+            PythonLibrary = value.PythonLibrary,
+            Threads = value.Threads,
+        };
+        foreach (var path in value.Paths)
+        {
+            resolved.Paths.Add(string.IsNullOrEmpty(root) || Path.IsPathRooted(path) ? path : Path.Combine(root, path));
+        }
+
+        var shared = gatewayOptions?.Value ?? new GatewayOptions();
+        if (resolved.Processes == 0 && PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.Paths))
         {
             PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
         }
 
-        var shared = gatewayOptions?.Value ?? new GatewayOptions();
         var poolOptions = new GatewayOptions
         {
-            WorkerThreads = value.Threads,
+            // A worker process serves one request at a time: one thread each.
+            WorkerThreads = resolved.Processes == 0 ? resolved.Threads : resolved.Processes,
             QueueLimit = shared.QueueLimit,
             RequestTimeout = shared.RequestTimeout,
             ResponseBufferSize = shared.ResponseBufferSize,
             RequestBufferSize = shared.RequestBufferSize,
         };
         _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python", hostOptions?.Value.ShutdownTimeout);
+        if (resolved.Processes > 0)
+        {
+            _metrics = new PythonWorkerMetrics(meterFactory);
+            _supervisor = new PythonWorkerSupervisor(resolved, shared.RequestTimeout, loggerFactory, _metrics);
+
+            // After the server has finished its requests, not before.
+            lifetime?.ApplicationStopped.Register(_supervisor.Dispose);
+        }
     }
 
-    /// <summary>Stops and joins the Python worker threads (the host does this when it stops); CPython itself ends with the process.</summary>
-    public void Dispose() => _pool.Dispose();
+    /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>
+    public bool UsesProcesses => _supervisor is not null;
+
+    /// <summary>Stops the Python worker threads and processes (the host does this when it stops); in-process CPython ends with the process.</summary>
+    public void Dispose()
+    {
+        _pool.Dispose();
+        _supervisor?.Dispose();
+        _metrics?.Dispose();
+    }
+
+    /// <summary>
+    /// Processes mode: starts fresh worker processes that import every loaded app anew, sends new requests to
+    /// them once all are ready, and stops the old ones as their current requests end (gunicorn's SIGHUP). If a
+    /// fresh worker fails to import an app, the old ones keep serving and the task fails with Python's traceback.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The apps run in-process (<c>Processes = 0</c>), which cannot reload.</exception>
+    public Task ReloadAsync() =>
+        _supervisor?.ReloadAsync()
+        ?? throw new InvalidOperationException("Python apps run in-process (PythonGatewayOptions.Processes = 0); only worker processes can be reloaded.");
 
     /// <summary>Imports a WSGI callable named gunicorn-style, <c>"module:callable"</c> (for example <c>"hello_flask:app"</c>).</summary>
     /// <param name="target">A module importable from <c>sys.path</c>, a colon, and an attribute path in it (dots allowed).</param>
@@ -80,6 +140,13 @@ public sealed class PythonGateway : IDisposable
         if (moduleName.Length == 0 || attributePath.Length == 0)
         {
             throw new ArgumentException($"'{target}' is not of the form \"module:callable\".", nameof(target));
+        }
+
+        if (_supervisor is not null)
+        {
+            var index = _supervisor.Load(target);
+            PythonGatewayLog.Loaded(_logger, target);
+            return new PythonProcessApp(_supervisor, index, target, _pool).Invoke;
         }
 
         PyObject app;

@@ -4,19 +4,42 @@ namespace Adapter;
 public sealed class PythonGatewayOptions
 {
     /// <summary>
-    /// The path of libpython (for example <c>/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0</c>). When null,
-    /// <c>PYTHONNET_PYDLL</c> is used, else the newest libpython3 in the usual system directories.
+    /// How Python apps run. N ≥ 1: in N worker processes of the system's Python, gunicorn's model (every core
+    /// used, a stuck worker killed, workers recycled and reloaded). 0: in one CPython inside the host, through
+    /// pythonnet (the lowest latency, one core for Python, nothing can be killed). Default: the number of processors.
+    /// </summary>
+    public int Processes { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Processes mode: the Python interpreter the workers run. Default: <c>python3</c> from <c>PATH</c>.</summary>
+    public string PythonExecutable { get; set; } = "python3";
+
+    /// <summary>Processes mode: a worker is replaced after this many requests; 0 never replaces it.</summary>
+    public int MaxRequests { get; set; }
+
+    /// <summary>Processes mode: each worker's limit gets a random 0 to this many extra requests, so workers do not recycle together.</summary>
+    public int MaxRequestsJitter { get; set; }
+
+    /// <summary>Processes mode: how long a new worker may take to start and import every loaded app. Default: 60 s.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// In-process mode: the path of libpython (for example <c>/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0</c>).
+    /// When null, <c>PYTHONNET_PYDLL</c> is used, else the newest libpython3 in the usual system directories.
     /// </summary>
     public string? PythonLibrary { get; set; }
 
-    /// <summary>Directories put at the front of <c>sys.path</c>, in this order, before any app is loaded.</summary>
+    /// <summary>
+    /// Directories put at the front of <c>sys.path</c>, in this order, before any app is loaded. A relative
+    /// entry is taken from the current directory.
+    /// </summary>
     public IList<string> Paths { get; } = [];
 
     /// <summary>
-    /// The worker threads that run Python apps, a pool apart from the C# apps' (queue limit and request timeout
-    /// come from <see cref="GatewayOptions"/>). Python runs one thread at a time under the GIL, and more threads
-    /// waiting for it cost more than they bring (measured on the sample's Flask hello: 11.1k requests/s with 2
-    /// threads, 8.6k with 4, 7.5k with 16); raise it for apps that wait on I/O. Default: 2.
+    /// In-process mode: the worker threads that run Python apps, a pool apart from the C# apps' (queue limit and
+    /// request timeout come from <see cref="GatewayOptions"/>). Python runs one thread at a time under the GIL,
+    /// and more threads waiting for it cost more than they bring (measured on the sample's Flask hello: 11.1k
+    /// requests/s with 2 threads, 8.6k with 4, 7.5k with 16); raise it for apps that wait on I/O. Default: 2.
+    /// In processes mode each worker process has one thread of the pool.
     /// </summary>
     public int Threads { get; set; } = 2;
 }

@@ -10,7 +10,8 @@ public static class PythonGatewayServiceCollectionExtensions
     public const string ConfigurationSection = "PythonGateway";
 
     /// <summary>
-    /// Adds <see cref="PythonGateway"/> (one CPython per process, started when the gateway is first resolved) and
+    /// Adds <see cref="PythonGateway"/> (worker processes by default, or one CPython in the host; started when the
+    /// gateway is first resolved), reloading on SIGHUP and, in Development, on a changed <c>.py</c> file, and
     /// the gateway adapter's services (<c>AddGateway</c>), binding <see cref="PythonGatewayOptions"/> from the
     /// <c>PythonGateway</c> configuration section.
     /// </summary>
@@ -28,6 +29,7 @@ public static class PythonGatewayServiceCollectionExtensions
         }
 
         services.TryAddSingleton<PythonGateway>();
+        services.AddHostedService<PythonGatewayReloadService>();
         return services;
     }
 }

@@ -110,9 +110,12 @@ class _Request:
         dispatch.Write(self.id, self.take(), data)
 
 
-def run(app, strings, others, request_id):
-    """Calls the app with a fresh environ; returns a Response over the iterable it returned."""
+def run(app, strings, others, request_id, overrides=None):
+    """Calls the app with a fresh environ (``overrides`` replacing entries of it); returns a Response over
+    the iterable it returned."""
     environ = _environ(strings, others)
+    if overrides:
+        environ.update(overrides)
     request = _Request(request_id)
     environ["wsgi.input"] = Input(request_id)
     environ["wsgi.errors"] = Errors(request_id)

@@ -340,6 +340,12 @@ internal sealed class GatewayExchange
                 context.Response.Clear();
                 context.Response.StatusCode = bad.StatusCode;
             }
+            else if (exception is GatewayUpstreamException upstream && !context.Response.HasStarted)
+            {
+                GatewayLog.UpstreamFailed(Logger, Method, LogPath, upstream.Message);
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            }
             else if (!context.Response.HasStarted)
             {
                 GatewayLog.AppFailedBeforeResponse(Logger, Method, LogPath, exception);

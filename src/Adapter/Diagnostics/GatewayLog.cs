@@ -57,4 +57,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(17, LogLevel.Warning, "Client took no response bytes for {Silence} while the app waited on it during {Method} {Path}; the connection is dropped.")]
     public static partial void SilentClientDropped(ILogger logger, TimeSpan silence, string method, string path);
+
+    [LoggerMessage(18, LogLevel.Error, "The process running the app failed during {Method} {Path}: {Reason} Answered 502.")]
+    public static partial void UpstreamFailed(ILogger logger, string method, string path, string reason);
 }

@@ -1,0 +1,201 @@
+using System.Buffers.Binary;
+using System.Collections;
+using System.Runtime.ExceptionServices;
+
+namespace Adapter;
+
+/// <summary>
+/// One request's response as it comes from a worker process: status and headers, body chunks, reads of the
+/// request body and wsgi.errors text, read frame by frame on the gateway worker thread. The pipe's own buffer
+/// is the back-pressure: the worker blocks writing while the adapter waits on a slow client.
+/// </summary>
+/// <remarks>
+/// The worker goes back to the supervisor once the response has ended on both sides (a Z or X frame read). A
+/// response the adapter abandons (the client left) is stopped: the worker is told to close the app's iterable,
+/// and what it still sends is read and dropped, so the next request finds the channel in step.
+/// </remarks>
+internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, PythonWorkerProcess worker, PythonCall call, string target)
+    : IEnumerable<byte[]>, IEnumerator<byte[]>
+{
+    private const int MaxRead = 1024 * 1024;
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(2);
+
+    private byte[] _current = [];
+    private byte[]? _prefetched;
+    private bool _released;
+    private ExceptionDispatchInfo? _inputFailure;
+
+    public byte[] Current => _current;
+
+    object IEnumerator.Current => _current;
+
+    public IEnumerator<byte[]> GetEnumerator() => this;
+
+    IEnumerator IEnumerable.GetEnumerator() => this;
+
+    /// <summary>Reads up to the first chunk: the iterable, a file to send by path, or an empty body.</summary>
+    public IEnumerable<byte[]> Begin()
+    {
+        var (kind, payload) = Next();
+        switch (kind)
+        {
+            case (byte)'B':
+                _prefetched = payload;
+                return this;
+            case (byte)'F':
+                var file = OpenFile(payload);
+                try
+                {
+                    // The worker closes the app's iterable right after it names the file.
+                    if (Next().Kind == (byte)'B')
+                    {
+                        throw new InvalidOperationException("The Python worker process sent a body chunk after a file.");
+                    }
+                }
+                catch
+                {
+                    file.Dispose();
+                    throw;
+                }
+
+                return FileWrapperBody.Wrapper(file, 65536);
+            default:
+                return [];
+        }
+    }
+
+    public bool MoveNext()
+    {
+        if (_prefetched is { } first)
+        {
+            _prefetched = null;
+            _current = first;
+            return true;
+        }
+
+        if (_released)
+        {
+            return false;
+        }
+
+        var (kind, payload) = Next();
+        if (kind != (byte)'B')
+        {
+            return false;
+        }
+
+        _current = payload;
+        return true;
+    }
+
+    /// <summary>The next B, F or Z frame (H, I and E are handled on the way); throws for X and for a worker that died.</summary>
+    private (byte Kind, byte[] Payload) Next()
+    {
+        while (true)
+        {
+            if (worker.Receive() is not { } frame)
+            {
+                Release(reusable: false);
+                worker.WaitForExit(TimeSpan.FromSeconds(1));
+                throw new GatewayUpstreamException(
+                    $"The Python worker process {worker.Id} running '{target}' ended during the request ({worker.ExitDescription ?? "the channel broke"}). Its last output:\n{worker.Tail()}");
+            }
+
+            switch (frame.Kind)
+            {
+                case (byte)'H':
+                    call.Deliver(PythonWorkerProcess.Text(frame.Payload));
+                    break;
+                case (byte)'I':
+                    ServeRead(frame.Payload);
+                    break;
+                case (byte)'E':
+                    call.Errors?.Write(PythonWorkerProcess.Text(frame.Payload));
+                    break;
+                case (byte)'X':
+                    Release(reusable: true);
+
+                    // An app that failed because the request body failed answers as that failure does (400, 413, a client gone).
+                    _inputFailure?.Throw();
+                    throw new PythonAppException($"The Python app '{target}' raised {PythonWorkerProcess.Text(frame.Payload)}");
+                case (byte)'Z':
+                    Release(reusable: true);
+                    return frame;
+                default:
+                    return frame;
+            }
+        }
+    }
+
+    private void ServeRead(byte[] request)
+    {
+        if (_inputFailure is not null || call.Input is not { } input)
+        {
+            worker.TrySend(_inputFailure is null ? (byte)'D' : (byte)'Y', _inputFailure is null ? [] : "the request body failed"u8);
+            return;
+        }
+
+        var size = Math.Clamp(BinaryPrimitives.ReadInt32BigEndian(request), 1, MaxRead);
+        var buffer = new byte[size];
+        int count;
+        try
+        {
+            count = input.Read(buffer, 0, size);
+        }
+        catch (Exception ex)
+        {
+            _inputFailure = ExceptionDispatchInfo.Capture(ex);
+            worker.TrySend((byte)'Y', System.Text.Encoding.UTF8.GetBytes($"reading the request body failed: {ex.Message}"));
+            return;
+        }
+
+        worker.TrySend((byte)'D', buffer.AsSpan(0, count));
+    }
+
+    private static FileStream OpenFile(byte[] payload)
+    {
+        var offset = (long)BinaryPrimitives.ReadUInt64BigEndian(payload);
+        var path = PythonWorkerProcess.Text(payload[8..]);
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
+        file.Seek(offset, SeekOrigin.Begin);
+        return file;
+    }
+
+    private void Release(bool reusable)
+    {
+        if (!_released)
+        {
+            _released = true;
+            supervisor.Release(worker, reusable);
+        }
+    }
+
+    public void Reset() => throw new NotSupportedException();
+
+    /// <summary>Ends the response early if the adapter stopped reading it: the worker closes the iterable, and is freed.</summary>
+    public void Dispose()
+    {
+        if (_released)
+        {
+            return;
+        }
+
+        // Killed if it does not end the response in time, so this thread never waits long.
+        using var deadline = new Timer(static w => ((PythonWorkerProcess)w!).Kill(), worker, StopTimeout, Timeout.InfiniteTimeSpan);
+        worker.TrySend((byte)'S', []);
+        while (worker.Receive() is { } frame)
+        {
+            switch (frame.Kind)
+            {
+                case (byte)'I':
+                    worker.TrySend((byte)'S', []);
+                    break;
+                case (byte)'Z' or (byte)'X':
+                    Release(reusable: true);
+                    return;
+            }
+        }
+
+        Release(reusable: false);
+    }
+}

@@ -1,0 +1,274 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Adapter;
+
+/// <summary>
+/// One worker process of the Python gateway and the framed pipe to it (the protocol is described in
+/// <c>gateway_worker.py</c>). The request thread that holds the worker reads and writes frames; the
+/// supervisor only looks at <see cref="WaitingSince"/>, signals the process, and closes its input.
+/// </summary>
+internal sealed partial class PythonWorkerProcess : IDisposable
+{
+    private const int TailLines = 20;
+    private const int SigTerm = 15;
+
+    private readonly Process _process;
+    private readonly Stream _toWorker;
+    private readonly Stream _fromWorker;
+    private readonly Queue<string> _tail = new();
+    private readonly byte[] _header = new byte[5];
+    private long _waitingSince;
+    private int _state;
+
+    private PythonWorkerProcess(Process process, int generation, int limit)
+    {
+        _process = process;
+        _toWorker = process.StandardInput.BaseStream;
+        _fromWorker = process.StandardOutput.BaseStream;
+        Generation = generation;
+        Limit = limit;
+        Id = process.Id;
+    }
+
+    /// <summary>The worker's process id.</summary>
+    public int Id { get; }
+
+    /// <summary>The generation it was started for; a reload starts a new one.</summary>
+    public int Generation { get; }
+
+    /// <summary>The requests it serves before it is replaced (its jitter included); 0 for no limit.</summary>
+    public int Limit { get; }
+
+    /// <summary>Requests it has served (written by the thread holding it).</summary>
+    public int Served { get; set; }
+
+    /// <summary>Where the worker is in its life (see <see cref="PythonWorkerState"/>).</summary>
+    public PythonWorkerState State
+    {
+        get => (PythonWorkerState)Volatile.Read(ref _state);
+        set => Volatile.Write(ref _state, (int)value);
+    }
+
+    /// <summary>Why the supervisor is stopping it, once it is.</summary>
+    public string? StopReason { get; set; }
+
+    /// <summary>When the supervisor began stopping it (a <see cref="Stopwatch"/> timestamp).</summary>
+    public long StoppingSince { get; set; }
+
+    /// <summary>
+    /// A <see cref="Stopwatch"/> timestamp while the host waits for a frame from the worker, 0 otherwise: the
+    /// supervisor kills a worker silent for longer than the request timeout.
+    /// </summary>
+    public long WaitingSince => Volatile.Read(ref _waitingSince);
+
+    public bool HasExited => ExitDescription is not null || _process.HasExited;
+
+    /// <summary>The process's exit code once it has ended (128 + N for signal N).</summary>
+    public int? ExitCode { get; private set; }
+
+    /// <summary>How the process ended (its exit code or signal), once it has.</summary>
+    public string? ExitDescription { get; private set; }
+
+    /// <summary>Moves <see cref="State"/> from one value to another; false when it held another value.</summary>
+    public bool TryChangeState(PythonWorkerState from, PythonWorkerState to) =>
+        Interlocked.CompareExchange(ref _state, (int)to, (int)from) == (int)from;
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the process to end and its stderr to be read to the end.</summary>
+    public void WaitForExit(TimeSpan timeout)
+    {
+        try
+        {
+            if (_process.WaitForExit(timeout))
+            {
+                _process.WaitForExit();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed by the supervisor once it saw the exit.
+        }
+    }
+
+    /// <summary>Starts <c>gateway_worker.py</c> with the paths on its <c>sys.path</c>; the caller loads apps into it.</summary>
+    /// <exception cref="PythonUnavailableException">The Python executable could not be started.</exception>
+    public static PythonWorkerProcess Start(
+        string executable, string script, IEnumerable<string> paths, int generation, int limit, ILogger appLogger, Action<PythonWorkerProcess> exited)
+    {
+        var start = new ProcessStartInfo(executable)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-u");
+        start.ArgumentList.Add(script);
+        foreach (var path in paths)
+        {
+            start.ArgumentList.Add(Path.GetFullPath(path));
+        }
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        try
+        {
+            process.Start();
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or FileNotFoundException)
+        {
+            process.Dispose();
+            throw new PythonUnavailableException($"Cannot start the Python worker process '{executable}': {ex.Message}. Install python3, or set PythonGatewayOptions.PythonExecutable.", ex);
+        }
+
+        var worker = new PythonWorkerProcess(process, generation, limit);
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                worker.Remember(line);
+                PythonGatewayLog.WorkerOutput(appLogger, worker.Id, line);
+            }
+        };
+        process.Exited += (_, _) =>
+        {
+            worker.ExitCode = process.ExitCode;
+            worker.ExitDescription = worker.DescribeExit();
+            exited(worker);
+        };
+        process.BeginErrorReadLine();
+        return worker;
+    }
+
+    /// <summary>Sends one frame.</summary>
+    public void Send(byte kind, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> header = stackalloc byte[5];
+        header[0] = kind;
+        BinaryPrimitives.WriteInt32BigEndian(header[1..], payload.Length);
+        _toWorker.Write(header);
+        if (!payload.IsEmpty)
+        {
+            _toWorker.Write(payload);
+        }
+
+        _toWorker.Flush();
+    }
+
+    /// <summary>Reads the next frame; null when the worker is gone (EOF or a broken pipe).</summary>
+    public (byte Kind, byte[] Payload)? Receive()
+    {
+        Volatile.Write(ref _waitingSince, Stopwatch.GetTimestamp());
+        try
+        {
+            _fromWorker.ReadExactly(_header);
+            var length = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1));
+            var payload = length == 0 ? [] : new byte[length];
+            _fromWorker.ReadExactly(payload);
+            return (_header[0], payload);
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or IOException or ObjectDisposedException)
+        {
+            return null;
+        }
+        finally
+        {
+            Volatile.Write(ref _waitingSince, 0);
+        }
+    }
+
+    /// <summary>Sends a frame, false when the worker is gone.</summary>
+    public bool TrySend(byte kind, ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            Send(kind, payload);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Asks the worker to end: it exits when it reads the end of its input, after any request it is in.</summary>
+    public void CloseInput()
+    {
+        try
+        {
+            _toWorker.Dispose();
+        }
+        catch (IOException)
+        {
+            // Already gone.
+        }
+    }
+
+    /// <summary>SIGTERM: Python's default action ends the process at once, even inside a spinning app.</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(Id, SigTerm);
+        }
+    }
+
+    /// <summary>SIGKILL.</summary>
+    public void Kill()
+    {
+        try
+        {
+            _process.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+    }
+
+    /// <summary>How the process ended, for the log: its exit code, or the signal that killed it.</summary>
+    private string DescribeExit()
+    {
+        var code = _process.ExitCode;
+
+        // .NET reports a process killed by signal N as exit code 128 + N.
+        return code > 128 && code < 160 ? $"killed by signal {code - 128} (exit code {code})" : $"exit code {code}";
+    }
+
+    /// <summary>The last lines the worker wrote to stderr.</summary>
+    public string Tail()
+    {
+        lock (_tail)
+        {
+            return _tail.Count == 0 ? "(no output)" : string.Join('\n', _tail);
+        }
+    }
+
+    public void Dispose()
+    {
+        CloseInput();
+        _fromWorker.Dispose();
+        _process.Dispose();
+    }
+
+    private void Remember(string line)
+    {
+        lock (_tail)
+        {
+            if (_tail.Count == TailLines)
+            {
+                _tail.Dequeue();
+            }
+
+            _tail.Enqueue(line);
+        }
+    }
+
+    /// <summary>A frame's payload as text.</summary>
+    public static string Text(byte[] payload) => Encoding.UTF8.GetString(payload);
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,601 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Adapter;
+
+/// <summary>
+/// Runs the Python worker processes, gunicorn's arbiter in the host: one loop owns every worker's state.
+/// Loads, reloads, exits, releases and a timer tick only post events to it; each pass handles the event,
+/// kills workers silent past the request timeout, reaps the dead, and starts workers up to the target count.
+/// </summary>
+/// <remarks>
+/// Request threads take ready workers from the idle channel and put them back themselves when nothing is to
+/// change (the hot path never wakes the loop); a worker of an old generation, past its request limit, or broken
+/// goes to the loop instead. A generation is the set of workers started with one list of apps: a reload starts
+/// a new one, switches requests to it once every new worker has imported the apps, and stops the old workers as
+/// their requests end.
+/// </remarks>
+internal sealed class PythonWorkerSupervisor : IDisposable
+{
+    private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
+    private readonly PythonGatewayOptions _options;
+    private readonly int _processes;
+    private readonly TimeSpan _requestTimeout;
+    private readonly TimeSpan _acquireTimeout;
+    private readonly ILogger _logger;
+    private readonly ILogger _appLogger;
+    private readonly PythonWorkerMetrics _metrics;
+    private readonly DirectoryInfo _scripts;
+    private readonly string[] _paths;
+    private readonly Channel<object> _events = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<PythonWorkerProcess> _idle = Channel.CreateUnbounded<PythonWorkerProcess>();
+    private readonly Timer _timer;
+    private readonly Task _loop;
+
+    // Owned by the loop.
+    private readonly List<string?> _targets = [];
+    private readonly List<PythonWorkerProcess> _workers = [];
+    private Generation? _pending;
+    private int _lastGeneration;
+    private long _spawnAfter;
+    private TimeSpan _backoff;
+    private long _lastCrash;
+    private TaskCompletionSource? _stopped;
+
+    private int _generation;
+    private volatile bool _stopping;
+    private volatile PythonWorkerProcess[] _snapshot = [];
+
+    public PythonWorkerSupervisor(PythonGatewayOptions options, TimeSpan requestTimeout, ILoggerFactory loggerFactory, PythonWorkerMetrics metrics)
+    {
+        _options = options;
+        _processes = options.Processes;
+        _requestTimeout = requestTimeout;
+        _acquireTimeout = requestTimeout == Timeout.InfiniteTimeSpan ? options.StartTimeout : requestTimeout;
+        _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
+        _appLogger = loggerFactory.CreateLogger(PythonGatewayLog.AppCategoryName);
+        _metrics = metrics;
+        _paths = [.. options.Paths.Select(static p => Path.GetFullPath(p))];
+        _scripts = Directory.CreateTempSubdirectory("adapter-python-");
+        foreach (var name in (string[])["adapter_bridge.py", "gateway_worker.py"])
+        {
+            using var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
+                ?? throw new InvalidOperationException($"The {name} resource is missing.");
+            using var file = File.Create(Path.Combine(_scripts.FullName, name));
+            resource.CopyTo(file);
+        }
+
+        metrics.ObserveWorkers(() => _snapshot);
+        _loop = Task.Run(RunAsync);
+        _timer = new Timer(static state => ((PythonWorkerSupervisor)state!).Post(Tick.Instance), this, TickInterval, TickInterval);
+    }
+
+    /// <summary>Imports <paramref name="target"/> in a new generation of workers; returns the app's index for requests.</summary>
+    /// <exception cref="InvalidOperationException">A worker failed to import it (the message holds Python's traceback).</exception>
+    public int Load(string target)
+    {
+        var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new LoadRequested(target, done));
+        return done.Task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Starts fresh workers that import every app anew; completes once requests go to them.</summary>
+    public Task ReloadAsync()
+    {
+        var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new ReloadRequested(done));
+        return done.Task;
+    }
+
+    /// <summary>Takes a ready worker of the current generation, waiting for one up to the request timeout.</summary>
+    /// <exception cref="GatewayUpstreamException">None became free in time, or the gateway is stopping.</exception>
+    public PythonWorkerProcess Acquire()
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(_acquireTimeout.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            if (_idle.Reader.TryRead(out var worker))
+            {
+                if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryChangeState(PythonWorkerState.Idle, PythonWorkerState.Busy))
+                {
+                    return worker;
+                }
+
+                Post(new Retired(worker, RestartReason.Reload));
+                continue;
+            }
+
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            if (_stopping || left <= TimeSpan.Zero)
+            {
+                throw new GatewayUpstreamException(_stopping
+                    ? "The Python gateway is stopping."
+                    : $"No Python worker process was free within {_acquireTimeout.TotalSeconds:0.###} s.");
+            }
+
+            var ready = _idle.Reader.WaitToReadAsync().AsTask();
+            if (!ready.Wait(left) || !ready.Result)
+            {
+                continue;
+            }
+        }
+    }
+
+    /// <summary>Gives a worker back after a request: straight to the idle channel when nothing is to change.</summary>
+    /// <param name="worker">The worker.</param>
+    /// <param name="reusable">False when the channel to it is out of step (it died, or a response could not be ended).</param>
+    public void Release(PythonWorkerProcess worker, bool reusable)
+    {
+        worker.Served++;
+        var spent = worker.Limit != 0 && worker.Served >= worker.Limit;
+        if (reusable && !spent && !_stopping && worker.Generation == Volatile.Read(ref _generation)
+            && worker.TryChangeState(PythonWorkerState.Busy, PythonWorkerState.Idle))
+        {
+            if (_idle.Writer.TryWrite(worker))
+            {
+                return;
+            }
+        }
+
+        Post(new Retired(worker, !reusable ? RestartReason.None : spent ? RestartReason.MaxRequests : RestartReason.Reload));
+    }
+
+    /// <summary>Stops every worker (each ends after its current request) and waits for them, killing any left after a grace.</summary>
+    public void Dispose()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new StopRequested(done));
+        done.Task.Wait(StopGrace + TimeSpan.FromSeconds(2));
+        _timer.Dispose();
+        try
+        {
+            _scripts.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temporary directory: the OS cleans it eventually.
+        }
+    }
+
+    private void Post(object message) => _events.Writer.TryWrite(message);
+
+    private async Task RunAsync()
+    {
+        await foreach (var message in _events.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                Handle(message);
+                if (_stopped is not null)
+                {
+                    if (_workers.Count == 0)
+                    {
+                        _stopped.TrySetResult();
+                        _events.Writer.TryComplete();
+                    }
+                }
+                else
+                {
+                    Reconcile();
+                }
+            }
+            catch (Exception ex)
+            {
+                PythonGatewayLog.SupervisorFailed(_logger, ex);
+            }
+
+            _snapshot = [.. _workers];
+        }
+    }
+
+    private void Handle(object message)
+    {
+        switch (message)
+        {
+            case LoadRequested load:
+                if (_stopped is not null)
+                {
+                    load.Done.TrySetException(new InvalidOperationException("The Python gateway is stopping."));
+                    break;
+                }
+
+                _targets.Add(load.Target);
+                StartGeneration(load.Done, _targets.Count - 1);
+                break;
+            case ReloadRequested reload:
+                if (_stopped is not null || _generation == 0 && _pending is null)
+                {
+                    // Nothing loaded yet: there is nothing to reload.
+                    reload.Done.TrySetResult(0);
+                    break;
+                }
+
+                PythonGatewayLog.Reloading(_logger, _processes);
+                StartGeneration(reload.Done, added: null);
+                break;
+            case Ready ready:
+                OnReady(ready.Worker);
+                break;
+            case StartFailed failed:
+                OnStartFailed(failed);
+                break;
+            case Exited exited:
+                OnExited(exited.Worker);
+                break;
+            case Retired retired:
+                if (retired.Worker.HasExited || !_workers.Contains(retired.Worker))
+                {
+                    Reap(retired.Worker);
+                }
+                else if (retired.Worker.State != PythonWorkerState.Stopping)
+                {
+                    StopWorker(retired.Worker, retired.Reason);
+                }
+
+                break;
+            case Tick:
+                OnTick();
+                break;
+            case StopRequested stop:
+                OnStop(stop.Done);
+                break;
+        }
+    }
+
+    private void StartGeneration(TaskCompletionSource<int> waiter, int? added)
+    {
+        var generation = new Generation(++_lastGeneration);
+        if (_pending is { } superseded)
+        {
+            // A newer list of apps replaces the one still starting: its waiters wait for this generation instead.
+            generation.Waiters.AddRange(superseded.Waiters);
+            generation.Added.AddRange(superseded.Added);
+            foreach (var worker in _workers.Where(w => w.Generation == superseded.Number).ToArray())
+            {
+                StopWorker(worker, RestartReason.None);
+            }
+        }
+
+        generation.Waiters.Add((waiter, added ?? -1));
+        if (added is { } index)
+        {
+            generation.Added.Add(index);
+        }
+
+        _pending = generation;
+        for (var i = 0; i < _processes; i++)
+        {
+            if (!Spawn(generation.Number))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Starts one worker and its import handshake; false when the process itself could not start (reported already).</summary>
+    private bool Spawn(int generation)
+    {
+        var limit = _options.MaxRequests <= 0 ? 0 : _options.MaxRequests + Random.Shared.Next(Math.Max(0, _options.MaxRequestsJitter) + 1);
+        PythonWorkerProcess worker;
+        try
+        {
+            worker = PythonWorkerProcess.Start(
+                _options.PythonExecutable, Path.Combine(_scripts.FullName, "gateway_worker.py"), _paths, generation, limit, _appLogger,
+                w => Post(new Exited(w)));
+        }
+        catch (PythonUnavailableException ex)
+        {
+            OnStartFailed(new StartFailed(generation, null, ex.Message));
+            return false;
+        }
+
+        _workers.Add(worker);
+        var targets = _targets.Select(static (target, index) => (target, index)).Where(static t => t.target is not null).ToArray();
+        _ = Task.Run(() => Handshake(worker, targets!));
+        return true;
+    }
+
+    /// <summary>Off the loop: has the new worker import every app, then reports it ready or failed.</summary>
+    private void Handshake(PythonWorkerProcess worker, (string Target, int Index)[] targets)
+    {
+        using var deadline = new Timer(static w => ((PythonWorkerProcess)w!).Kill(), worker, _options.StartTimeout, Timeout.InfiniteTimeSpan);
+        foreach (var (target, index) in targets)
+        {
+            var name = Encoding.UTF8.GetBytes(target);
+            var payload = new byte[4 + name.Length];
+            BinaryPrimitives.WriteInt32BigEndian(payload, index);
+            name.CopyTo(payload, 4);
+            var answer = worker.TrySend((byte)'L', payload) ? worker.Receive() : null;
+            if (answer is not { } frame)
+            {
+                worker.WaitForExit(TimeSpan.FromSeconds(2));
+                Post(new StartFailed(worker.Generation, worker,
+                    $"Cannot load '{target}': the Python worker process {worker.Id} ended while importing it ({worker.ExitDescription ?? "no exit status"}; "
+                    + $"the start timeout is {_options.StartTimeout.TotalSeconds:0.###} s). Its last output:\n{worker.Tail()}"));
+                return;
+            }
+
+            if (frame.Kind != (byte)'K')
+            {
+                Post(new StartFailed(worker.Generation, worker, $"Cannot load '{target}': {PythonWorkerProcess.Text(frame.Payload)}"));
+                return;
+            }
+        }
+
+        Post(new Ready(worker));
+    }
+
+    private void OnReady(PythonWorkerProcess worker)
+    {
+        if (_stopped is not null || !_workers.Contains(worker))
+        {
+            StopWorker(worker, RestartReason.None);
+            return;
+        }
+
+        if (_pending is { } pending && worker.Generation == pending.Number)
+        {
+            pending.Ready.Add(worker);
+            if (pending.Ready.Count == _processes)
+            {
+                Promote(pending);
+            }
+
+            return;
+        }
+
+        if (worker.Generation == _generation)
+        {
+            _backoff = TimeSpan.Zero;
+            MakeIdle(worker);
+            return;
+        }
+
+        StopWorker(worker, RestartReason.None);
+    }
+
+    private void Promote(Generation generation)
+    {
+        var first = _generation == 0;
+        Volatile.Write(ref _generation, generation.Number);
+        _pending = null;
+
+        // Only idle workers this loop takes out of the channel are stopped now; one a request thread holds
+        // comes back through Release, sees the old generation, and is stopped then.
+        while (_idle.Reader.TryRead(out var old))
+        {
+            StopWorker(old, RestartReason.Reload);
+        }
+
+        foreach (var worker in generation.Ready)
+        {
+            MakeIdle(worker);
+        }
+
+        foreach (var (waiter, index) in generation.Waiters)
+        {
+            waiter.TrySetResult(index);
+        }
+
+        if (!first)
+        {
+            PythonGatewayLog.Reloaded(_logger, generation.Number, string.Join(", ", generation.Ready.Select(static w => w.Id)));
+        }
+        else
+        {
+            PythonGatewayLog.WorkersStarted(_logger, _processes, string.Join(", ", generation.Ready.Select(static w => w.Id)));
+        }
+    }
+
+    private void MakeIdle(PythonWorkerProcess worker)
+    {
+        worker.State = PythonWorkerState.Idle;
+        if (!_idle.Writer.TryWrite(worker))
+        {
+            StopWorker(worker, RestartReason.None);
+        }
+    }
+
+    private void OnStartFailed(StartFailed failed)
+    {
+        if (failed.Worker is { } worker && _workers.Contains(worker))
+        {
+            worker.State = PythonWorkerState.Stopping;
+            worker.StoppingSince = Stopwatch.GetTimestamp();
+            worker.Kill();
+        }
+
+        if (_pending is { } pending && failed.Generation == pending.Number)
+        {
+            _pending = null;
+            foreach (var other in _workers.Where(w => w.Generation == pending.Number).ToArray())
+            {
+                StopWorker(other, RestartReason.None);
+            }
+
+            foreach (var index in pending.Added)
+            {
+                _targets[index] = null;
+            }
+
+            PythonGatewayLog.GenerationFailed(_logger, failed.Message);
+            foreach (var (waiter, _) in pending.Waiters)
+            {
+                waiter.TrySetException(new InvalidOperationException(failed.Message));
+            }
+
+            return;
+        }
+
+        if (failed.Generation == _generation)
+        {
+            // A replacement failed (an app edited into a broken state, say): retried, less and less often.
+            PythonGatewayLog.WorkerStartFailed(_logger, failed.Message);
+            Backoff();
+        }
+    }
+
+    private void OnExited(PythonWorkerProcess worker)
+    {
+        if (!_workers.Remove(worker))
+        {
+            return;
+        }
+
+        var state = worker.State;
+        if (state is PythonWorkerState.Idle && worker.ExitCode == 0)
+        {
+            // Ended on its own after a SIGTERM (a service manager stopping the whole group, say).
+            PythonGatewayLog.WorkerExited(_logger, worker.Id);
+            _metrics.Restarted(RestartReason.Crash);
+        }
+        else if (state is PythonWorkerState.Idle or PythonWorkerState.Busy)
+        {
+            PythonGatewayLog.WorkerCrashed(_logger, worker.Id, worker.ExitDescription ?? "exited", state == PythonWorkerState.Busy ? "during a request" : "while idle", worker.Tail());
+            _metrics.Restarted(RestartReason.Crash);
+            Backoff();
+        }
+
+        // A worker a request thread still holds is disposed when it comes back (Retired): its last frames may
+        // still be in the pipe.
+        if (state != PythonWorkerState.Busy)
+        {
+            worker.Dispose();
+        }
+    }
+
+    private void Reap(PythonWorkerProcess worker)
+    {
+        _workers.Remove(worker);
+        worker.Dispose();
+    }
+
+    private void Backoff()
+    {
+        var now = Stopwatch.GetTimestamp();
+        _backoff = _lastCrash != 0 && Stopwatch.GetElapsedTime(_lastCrash, now) < MaxBackoff
+            ? TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, Math.Max(TimeSpan.FromMilliseconds(100).Ticks, _backoff.Ticks * 2)))
+            : TimeSpan.Zero;
+        _lastCrash = now;
+        _spawnAfter = now + (long)(_backoff.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    private void StopWorker(PythonWorkerProcess worker, RestartReason reason)
+    {
+        if (worker.State == PythonWorkerState.Stopping)
+        {
+            return;
+        }
+
+        worker.State = PythonWorkerState.Stopping;
+        worker.StoppingSince = Stopwatch.GetTimestamp();
+        worker.CloseInput();
+        if (reason != RestartReason.None)
+        {
+            _metrics.Restarted(reason);
+            if (reason == RestartReason.MaxRequests)
+            {
+                PythonGatewayLog.WorkerRecycled(_logger, worker.Id, worker.Served);
+            }
+        }
+    }
+
+    private void OnTick()
+    {
+        foreach (var worker in _workers.ToArray())
+        {
+            var state = worker.State;
+            var waiting = worker.WaitingSince;
+            if (state == PythonWorkerState.Busy && _requestTimeout != Timeout.InfiniteTimeSpan && waiting != 0
+                && Stopwatch.GetElapsedTime(waiting) > _requestTimeout && worker.TryChangeState(PythonWorkerState.Busy, PythonWorkerState.Stopping))
+            {
+                // gunicorn's timeout: a worker silent this long is stuck in the app; only ending the process frees it.
+                worker.StoppingSince = Stopwatch.GetTimestamp();
+                worker.StopReason = "timeout";
+                PythonGatewayLog.WorkerTimedOut(_logger, worker.Id, _requestTimeout);
+                _metrics.Restarted(RestartReason.Timeout);
+                worker.Terminate();
+            }
+            else if (state == PythonWorkerState.Stopping && Stopwatch.GetElapsedTime(worker.StoppingSince) > (worker.StopReason == "timeout" ? KillGrace : StopGrace))
+            {
+                worker.Kill();
+            }
+        }
+    }
+
+    /// <summary>Starts workers of the current generation up to the target count, unless a crash back-off holds.</summary>
+    private void Reconcile()
+    {
+        if (_generation == 0 || Stopwatch.GetTimestamp() < _spawnAfter)
+        {
+            return;
+        }
+
+        var live = _workers.Count(w => w.Generation == _generation && w.State != PythonWorkerState.Stopping);
+        for (var i = live; i < _processes; i++)
+        {
+            if (!Spawn(_generation))
+            {
+                return;
+            }
+        }
+    }
+
+    private void OnStop(TaskCompletionSource done)
+    {
+        _stopping = true;
+        _stopped = done;
+        _idle.Writer.TryComplete();
+        if (_pending is { } pending)
+        {
+            _pending = null;
+            foreach (var (waiter, _) in pending.Waiters)
+            {
+                waiter.TrySetException(new InvalidOperationException("The Python gateway stopped while its workers were starting."));
+            }
+        }
+
+        foreach (var worker in _workers.ToArray())
+        {
+            StopWorker(worker, RestartReason.None);
+        }
+    }
+
+    private sealed class Generation(int number)
+    {
+        public int Number { get; } = number;
+
+        public List<PythonWorkerProcess> Ready { get; } = [];
+
+        public List<(TaskCompletionSource<int> Waiter, int Index)> Waiters { get; } = [];
+
+        public List<int> Added { get; } = [];
+    }
+
+    private sealed record LoadRequested(string Target, TaskCompletionSource<int> Done);
+
+    private sealed record ReloadRequested(TaskCompletionSource<int> Done);
+
+    private sealed record Ready(PythonWorkerProcess Worker);
+
+    private sealed record StartFailed(int Generation, PythonWorkerProcess? Worker, string Message);
+
+    private sealed record Exited(PythonWorkerProcess Worker);
+
+    private sealed record Retired(PythonWorkerProcess Worker, RestartReason Reason);
+
+    private sealed record StopRequested(TaskCompletionSource Done);
+
+    private sealed class Tick
+    {
+        public static readonly Tick Instance = new();
+    }
+}

@@ -1,0 +1,248 @@
+"""A worker process of the adapter's Python gateway: imports the host's WSGI apps once, then serves one
+request at a time over a pipe to the host.
+
+Started by the host as ``python3 -u gateway_worker.py PATH...``; the PATHs go to the front of sys.path.
+The channel is the process's original stdin (from the host) and stdout (to the host); fd 0 becomes
+/dev/null and fd 1 a copy of stderr, so an app's print() reaches the host's log and never the channel.
+
+Every frame is one kind byte, a 4-byte big-endian payload length and the payload.
+Host to worker: L load (u32 index, target), R request (u32 app index, u32 length of the text entries,
+the text entries, the other entries), D request body bytes (empty: the end), Y the body failed (text),
+S stop this response (the client left).
+Worker to host: K loaded, X failure (text with traceback), H status and headers, B body chunk,
+I read (u32 most bytes), E wsgi.errors text, F send a file (u64 offset, path), Z response done.
+
+The worker ends at EOF on the channel, and when its parent changes (the host died, even by SIGKILL)."""
+import os
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+
+_HEADER = struct.Struct(">cI")
+_U32 = struct.Struct(">I")
+_U32_PAIR = struct.Struct(">II")
+_U64 = struct.Struct(">Q")
+_PROCESS_FLAGS = {"wsgi.multithread": False, "wsgi.multiprocess": True}
+
+
+class ClientGone(OSError):
+    """Raised into the app when the host says its client left."""
+
+
+class Channel:
+    """The framed pipe to the host; also the bridge's ``dispatch`` (Write, ReadInto, Error)."""
+
+    def __init__(self, read_fd, write_fd):
+        self._read_fd = read_fd
+        self._buffer = bytearray()
+        self._writer = open(write_fd, "wb", buffering=65536)
+        self.stopped = False
+
+    def send(self, kind, payload=b""):
+        self._writer.write(_HEADER.pack(kind, len(payload)))
+        if payload:
+            self._writer.write(payload)
+        self._writer.flush()
+
+    def _fill(self, size):
+        """Reads until ``size`` bytes are buffered; False at EOF."""
+        while len(self._buffer) < size:
+            data = os.read(self._read_fd, max(65536, size - len(self._buffer)))
+            if not data:
+                return False
+            self._buffer += data
+        return True
+
+    def receive(self):
+        """The next frame as (kind, payload); None at EOF."""
+        if not self._fill(_HEADER.size):
+            return None
+        kind, length = _HEADER.unpack_from(self._buffer)
+        if not self._fill(_HEADER.size + length):
+            return None
+        payload = bytes(self._buffer[_HEADER.size:_HEADER.size + length])
+        del self._buffer[:_HEADER.size + length]
+        return kind, payload
+
+    def check_stop(self):
+        """True once the host asked to stop the current response (or closed the channel); never blocks long."""
+        if not self.stopped and (self._buffer or select.select([self._read_fd], [], [], 0)[0]):
+            frame = self.receive()
+            if frame is None or frame[0] == b"S":
+                self.stopped = True
+        return self.stopped
+
+    # The bridge's dispatch: the request id is always this worker's one request.
+
+    def Write(self, _id, head, data):
+        if self.check_stop():
+            raise ClientGone("the client disconnected")
+        if head is not None:
+            self.send(b"H", head.encode("utf-8"))
+        self.send(b"B", data)
+
+    def ReadInto(self, _id, buffer):
+        self.send(b"I", _U32.pack(len(buffer)))
+        frame = self.receive()
+        if frame is None:
+            raise EOFError("the host closed the channel")
+        kind, payload = frame
+        if kind == b"S":
+            self.stopped = True
+            raise ClientGone("the client disconnected")
+        if kind == b"Y":
+            raise OSError(payload.decode("utf-8", "replace"))
+        count = len(payload)
+        buffer[:count] = payload
+        return count
+
+    def Error(self, _id, text):
+        self.send(b"E", text.encode("utf-8", "surrogateescape"))
+
+
+def _describe(error):
+    return "%s: %s\n%s" % (type(error).__name__, error, "".join(traceback.format_exception(error)).rstrip())
+
+
+def _load(target):
+    """Imports ``module:attribute.path``; returns (app, None) or (None, message)."""
+    module_name, _, attribute_path = target.partition(":")
+    attribute_path = attribute_path or "application"
+    try:
+        current = __import__(module_name, fromlist=["_"])
+    except BaseException as error:  # an app's import may raise anything, SystemExit included
+        return None, "importing module '%s' raised %s\nsys.path: %r" % (module_name, _describe(error), sys.path)
+    for name in attribute_path.split("."):
+        if not hasattr(current, name):
+            return None, "module '%s' has no attribute '%s'." % (module_name, attribute_path)
+        current = getattr(current, name)
+    if not callable(current):
+        return None, "'%s' is not callable." % attribute_path
+    return current, None
+
+
+def _send_file(channel, result, request):
+    """Sends a wsgi.file_wrapper over a real file by path; False when it is not one."""
+    filelike = getattr(result, "filelike", None)
+    name = getattr(filelike, "name", None)
+    if type(result).__name__ != "FileWrapper" or not isinstance(name, str) or not hasattr(filelike, "tell"):
+        return False
+    try:
+        path = os.path.abspath(name)
+        if not os.path.isfile(path):
+            return False
+        offset = filelike.tell()
+    except (OSError, ValueError):
+        return False
+    head = request.take()
+    if head is not None:
+        channel.send(b"H", head.encode("utf-8"))
+    channel.send(b"F", _U64.pack(offset) + path.encode("utf-8", "surrogateescape"))
+    return True
+
+
+def _serve(channel, bridge, app, strings, others):
+    channel.stopped = False
+    try:
+        response = bridge.run(app, strings, others, 0, _PROCESS_FLAGS)
+    except BaseException as error:
+        channel.send(b"X", _describe(error).encode("utf-8", "replace"))
+        return
+    try:
+        if response._request.head is not None and _send_file(channel, response._result, response._request):
+            response.close()
+            channel.send(b"Z")
+            return
+        while not channel.check_stop():
+            chunk = response.next()
+            if type(chunk) is tuple:
+                head, chunk = chunk
+                channel.send(b"H", head.encode("utf-8"))
+            if chunk is None:
+                break
+            channel.send(b"B", chunk)
+        response.close()
+    except BaseException as error:
+        try:
+            response.close()
+        except BaseException:
+            pass
+        channel.send(b"X", _describe(error).encode("utf-8", "replace"))
+        return
+    channel.send(b"Z")
+
+
+_state = {"busy": False, "terminate": False}
+
+
+def _on_terminate(_signum, frame):
+    # SIGTERM reaches every process of the host's group or cgroup when a service manager stops it: a request
+    # in progress finishes first (the host may still be answering it), an idle worker ends now. When the host
+    # itself sends it, to a worker stuck past the timeout, the stack shows where; SIGKILL follows.
+    _state["terminate"] = True
+    if not _state["busy"]:
+        os._exit(0)
+    sys.stderr.write("SIGTERM during a request; this worker ends after it. The app is at:\n%s"
+                     % "".join(traceback.format_stack(frame)))
+    sys.stderr.flush()
+
+
+def _watch_parent(parent):
+    # A spinning app still lets this thread run (the GIL switches every few ms); a dead host means exit now.
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def main():
+    # Ctrl+C and a terminal's hang-up reach the whole process group; the host decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_terminate)
+    read_fd, write_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    sys.path[1:1] = sys.argv[1:]
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+
+    import adapter_bridge as bridge
+    channel = Channel(read_fd, write_fd)
+    bridge.attach(channel)
+    apps = {}
+    while True:
+        frame = channel.receive()
+        if frame is None:
+            return
+        kind, payload = frame
+        if kind == b"R":
+            index, length = _U32_PAIR.unpack_from(payload)
+            start = _U32_PAIR.size
+            strings = payload[start:start + length].decode("utf-8")
+            others = payload[start + length:].decode("utf-8")
+            _state["busy"] = True
+            try:
+                _serve(channel, bridge, apps[index], strings, others)
+            finally:
+                _state["busy"] = False
+            if _state["terminate"]:
+                return
+        elif kind == b"L":
+            (index,) = _U32.unpack_from(payload)
+            app, failure = _load(payload[_U32.size:].decode("utf-8"))
+            if failure is None:
+                apps[index] = app
+                channel.send(b"K")
+            else:
+                channel.send(b"X", failure.encode("utf-8", "replace"))
+        # S after a response already ended, or D and Y out of turn: nothing to do.
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Adapter;
+
+/// <summary>
+/// Reloads the Python worker processes on SIGHUP (gunicorn's signal; without this the runtime's default ends the
+/// host), and in the Development environment whenever a <c>.py</c> file under <see cref="PythonGatewayOptions.Paths"/>
+/// changes (gunicorn's <c>--reload</c>).
+/// </summary>
+internal sealed class PythonGatewayReloadService(
+    IServiceProvider services, IHostEnvironment environment, IOptions<PythonGatewayOptions> options, ILoggerFactory loggerFactory) : IHostedService, IDisposable
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
+
+    private readonly ILogger _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
+    private readonly List<FileSystemWatcher> _watchers = [];
+    private PosixSignalRegistration? _hangUp;
+    private Timer? _debounce;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            _hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true;
+                Reload("SIGHUP");
+            });
+        }
+
+        if (environment.IsDevelopment() && options.Value.Processes > 0)
+        {
+            // Saving a file often writes it several times: one reload once the writes have been quiet a moment.
+            _debounce = new Timer(static state => ((PythonGatewayReloadService)state!).Reload("a .py file changed"), this, Timeout.Infinite, Timeout.Infinite);
+            foreach (var path in options.Value.Paths)
+            {
+                var full = Path.IsPathRooted(path) ? path : Path.Combine(environment.ContentRootPath, path);
+                if (!Directory.Exists(full))
+                {
+                    continue;
+                }
+
+                var watcher = new FileSystemWatcher(full, "*.py")
+                {
+                    IncludeSubdirectories = true,
+                    NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size,
+                };
+                FileSystemEventHandler changed = (_, _) => _debounce.Change(Quiet, Timeout.InfiniteTimeSpan);
+                watcher.Changed += changed;
+                watcher.Created += changed;
+                watcher.Deleted += changed;
+                watcher.Renamed += (_, _) => _debounce.Change(Quiet, Timeout.InfiniteTimeSpan);
+                watcher.EnableRaisingEvents = true;
+                _watchers.Add(watcher);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _hangUp?.Dispose();
+        _hangUp = null;
+        foreach (var watcher in _watchers)
+        {
+            watcher.Dispose();
+        }
+
+        _watchers.Clear();
+        _debounce?.Dispose();
+    }
+
+    private void Reload(string source)
+    {
+        PythonGateway gateway;
+        try
+        {
+            gateway = services.GetRequiredService<PythonGateway>();
+        }
+        catch (Exception ex)
+        {
+            PythonGatewayLog.ReloadFailed(_logger, ex);
+            return;
+        }
+
+        if (!gateway.UsesProcesses)
+        {
+            PythonGatewayLog.ReloadIgnored(_logger, source);
+            return;
+        }
+
+        PythonGatewayLog.ReloadRequested(_logger, source);
+        gateway.ReloadAsync().ContinueWith(
+            static (task, state) => PythonGatewayLog.ReloadFailed((ILogger)state!, task.Exception!.GetBaseException()),
+            _logger,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted,
+            TaskScheduler.Default);
+    }
+}
