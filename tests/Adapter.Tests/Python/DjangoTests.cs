@@ -5,10 +5,12 @@ namespace Adapter.Tests.Python;
 /// <summary>A minimal Django project (pyapps/djproject) through <c>django.core.wsgi.get_wsgi_application()</c>.</summary>
 public sealed class DjangoTests
 {
-    [PythonFact("django")]
-    public async Task Django_view_sees_its_path_and_post_data()
+    [PythonTheory("django")]
+    [InlineData(0)]
+    [InlineData(2)]
+    public async Task Django_view_sees_its_path_and_post_data(int processes)
     {
-        await using var host = await PythonHost.StartAsync(static (app, python) => app.MapGatewayApp("/dj", python.Load("djproject.wsgi:application")));
+        await using var host = await PythonHost.StartAsync(static (app, python) => app.MapGatewayApp("/dj", python.Load("djproject.wsgi:application")), PythonHost.Mode(processes));
         Assert.Equal("Hello from Django at /dj/hello/", await host.Client.GetStringAsync("/dj/hello/"));
 
         using var posted = await host.Client.PostAsync("/dj/submit/", new FormUrlEncodedContent([new("name", "Linus"), new("item", "tea"), new("item", "cake")]));

@@ -14,8 +14,18 @@ internal static class PythonHost
             services => services.AddPythonGateway(o =>
             {
                 o.Paths.Add(AppsFolder);
+
+                // In-process unless a test asks for worker processes; those run Debian's Python, whose packages the tests probe.
+                o.Processes = 0;
+                o.PythonExecutable = PythonExecutable;
                 options?.Invoke(o);
             }));
+
+    /// <summary>The interpreter the worker-process tests run, the one <c>PythonFact</c> probes for packages.</summary>
+    public const string PythonExecutable = "/usr/bin/python3";
+
+    /// <summary>Sets the mode: 0 for in-process, N for N worker processes.</summary>
+    public static Action<PythonGatewayOptions> Mode(int processes) => o => o.Processes = processes;
 
     /// <summary>A host serving one app at the root.</summary>
     public static Task<TestHost> StartAsync(string target, Action<PythonGatewayOptions>? options = null) =>

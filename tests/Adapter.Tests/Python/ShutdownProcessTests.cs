@@ -20,7 +20,7 @@ public sealed class ShutdownProcessTests
         };
         foreach (var argument in (string[])["exec", Path.Combine(AppContext.BaseDirectory, "KestrelHost.dll"),
             $"--urls=http://127.0.0.1:{port}", "--shutdownTimeoutSeconds=5", "--Gateway:RequestTimeout=00:00:01",
-            "--PythonApps:/spin=bridge_apps:spin_app",
+            "--PythonApps:/spin=bridge_apps:spin_app", "--PythonGateway:Processes=0",
             "--Logging:LogLevel:Default=Warning"])
         {
             start.ArgumentList.Add(argument);

@@ -9,10 +9,12 @@ namespace Adapter.Tests.Python;
 /// </summary>
 public sealed class WsgiValidatorTests
 {
-    [PythonFact]
-    public async Task Validator_finds_nothing_wrong_with_get_post_head_and_a_streamed_body()
+    [PythonTheory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public async Task Validator_finds_nothing_wrong_with_get_post_head_and_a_streamed_body(int processes)
     {
-        await using var host = await PythonHost.StartAsync("validated_app:app");
+        await using var host = await PythonHost.StartAsync("validated_app:app", PythonHost.Mode(processes));
 
         Assert.Equal("validated /some/path", await host.Client.GetStringAsync("/some/path?x=1"));
 
