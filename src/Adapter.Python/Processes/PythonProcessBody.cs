@@ -95,10 +95,12 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
         {
             if (worker.Receive() is not { } frame)
             {
-                Release(reusable: false);
+                // The exit first, then the release: the supervisor then sees a process that ended, and counts a crash.
                 worker.WaitForExit(TimeSpan.FromSeconds(1));
-                throw new GatewayUpstreamException(
+                var failure = new GatewayUpstreamException(
                     $"The Python worker process {worker.Id} running '{target}' ended during the request ({worker.ExitDescription ?? "the channel broke"}). Its last output:\n{worker.Tail()}");
+                Release(reusable: false);
+                throw failure;
             }
 
             switch (frame.Kind)

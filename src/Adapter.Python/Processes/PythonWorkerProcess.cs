@@ -77,7 +77,10 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     public bool TryChangeState(PythonWorkerState from, PythonWorkerState to) =>
         Interlocked.CompareExchange(ref _state, (int)to, (int)from) == (int)from;
 
-    /// <summary>Waits up to <paramref name="timeout"/> for the process to end and its stderr to be read to the end.</summary>
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for the process to end and its stderr to be read to the end; once it
+    /// has, its exit status is known here even before the Exited event has run.
+    /// </summary>
     public void WaitForExit(TimeSpan timeout)
     {
         try
@@ -85,6 +88,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
             if (_process.WaitForExit(timeout))
             {
                 _process.WaitForExit();
+                RecordExit();
             }
         }
         catch (InvalidOperationException)
@@ -134,8 +138,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         };
         process.Exited += (_, _) =>
         {
-            worker.ExitCode = process.ExitCode;
-            worker.ExitDescription = worker.DescribeExit();
+            worker.RecordExit();
             exited(worker);
         };
         process.BeginErrorReadLine();
@@ -228,13 +231,14 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         }
     }
 
-    /// <summary>How the process ended, for the log: its exit code, or the signal that killed it.</summary>
-    private string DescribeExit()
+    /// <summary>Keeps how the process ended, for the log: its exit code, or the signal that killed it.</summary>
+    private void RecordExit()
     {
         var code = _process.ExitCode;
+        ExitCode = code;
 
         // .NET reports a process killed by signal N as exit code 128 + N.
-        return code > 128 && code < 160 ? $"killed by signal {code - 128} (exit code {code})" : $"exit code {code}";
+        ExitDescription = code > 128 && code < 160 ? $"killed by signal {code - 128} (exit code {code})" : $"exit code {code}";
     }
 
     /// <summary>The last lines the worker wrote to stderr.</summary>

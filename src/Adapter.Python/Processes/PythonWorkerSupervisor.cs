@@ -231,7 +231,14 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 OnExited(exited.Worker);
                 break;
             case Retired retired:
-                if (retired.Worker.HasExited || !_workers.Contains(retired.Worker))
+                if (_workers.Contains(retired.Worker) && retired.Worker.HasExited)
+                {
+                    // Ended before its Exited event was handled: handled now, so that a crash counts as one
+                    // (the event then finds the worker gone).
+                    OnExited(retired.Worker);
+                }
+
+                if (!_workers.Contains(retired.Worker))
                 {
                     Reap(retired.Worker);
                 }

@@ -8,18 +8,30 @@ internal static class PythonHost
 {
     public static string AppsFolder => Path.Combine(AppContext.BaseDirectory, "pyapps");
 
-    public static Task<TestHost> StartAsync(Action<WebApplication, PythonGateway> map, Action<PythonGatewayOptions>? options = null) =>
+    public static Task<TestHost> StartAsync(
+        Action<WebApplication, PythonGateway> map,
+        Action<PythonGatewayOptions>? options = null,
+        Action<GatewayOptions>? gateway = null,
+        Action<WebApplicationBuilder>? builder = null) =>
         TestHost.StartAsync(
             app => map(app, app.Services.GetRequiredService<PythonGateway>()),
-            services => services.AddPythonGateway(o =>
+            services =>
             {
-                o.Paths.Add(AppsFolder);
+                services.AddPythonGateway(o =>
+                {
+                    o.Paths.Add(AppsFolder);
 
-                // In-process unless a test asks for worker processes; those run Debian's Python, whose packages the tests probe.
-                o.Processes = 0;
-                o.PythonExecutable = PythonExecutable;
-                options?.Invoke(o);
-            }));
+                    // In-process unless a test asks for worker processes; those run Debian's Python, whose packages the tests probe.
+                    o.Processes = 0;
+                    o.PythonExecutable = PythonExecutable;
+                    options?.Invoke(o);
+                });
+                if (gateway is not null)
+                {
+                    services.Configure(gateway);
+                }
+            },
+            builder);
 
     /// <summary>The interpreter the worker-process tests run, the one <c>PythonFact</c> probes for packages.</summary>
     public const string PythonExecutable = "/usr/bin/python3";
