@@ -18,6 +18,11 @@ host_port=5180
 gunicorn_port=5181
 waitress_port=5182
 flask_gunicorn_port=5183
+processes_port=5184
+scale1_port=5185
+scale2_port=5186
+gunicorn_scale1_port=5187
+gunicorn_scale2_port=5188
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 missing=()
@@ -50,12 +55,37 @@ dotnet publish samples/KestrelHost -c Release -o "$work/host" -v quiet -nologo >
 
 # Logging at Warning, as a production host would run; the allocation route only exists for this script.
 # The host also serves PEP 3333's hello (bench/peers/hello_wsgi.py) in-process at /pyhello, through the Python bridge.
+# This host runs Python in-process (Processes=0): the python-hello and flask-inprocess rows.
 ASPNETCORE_URLS="http://127.0.0.1:$host_port" Logging__LogLevel__Default=Warning Bench__AllocationRoute=true \
-    "$work/host/KestrelHost" --PythonGateway:Paths:0="$root/bench/peers" --PythonApps:/pyhello=hello_wsgi:application \
+    "$work/host/KestrelHost" --PythonGateway:Processes=0 \
+    --PythonGateway:Paths:0="$root/bench/peers" --PythonApps:/pyhello=hello_wsgi:application \
     >"$work/host.log" 2>&1 &
 host_pid=$!
 pids+=("$host_pid")
-declare -A server_pid=([native]="$host_pid" [gateway]="$host_pid" [flask-adapter]="$host_pid" [python-hello]="$host_pid")
+declare -A server_pid=([native]="$host_pid" [gateway]="$host_pid" [flask-inprocess]="$host_pid" [python-hello]="$host_pid")
+
+# The same sample with Python in worker processes (Debian's python3, as gunicorn runs): flask-processes, and
+# the scaling rows pinned to one core (1 worker) and to both (2 workers). A host's costs include its workers.
+processes_host() {
+    local name="$1" port="$2" cpus="$3" processes="$4"
+    ASPNETCORE_URLS="http://127.0.0.1:$port" Logging__LogLevel__Default=Warning \
+        taskset -c "$cpus" "$work/host/KestrelHost" --PythonGateway:Processes="$processes" \
+        --PythonGateway:PythonExecutable=/usr/bin/python3 >"$work/$name.log" 2>&1 &
+    pids+=($!)
+    server_pid[$name]=$!
+}
+processes_host flask-processes "$processes_port" 0,1 2
+processes_host scale-1cpu "$scale1_port" 0 1
+processes_host scale-2cpu "$scale2_port" 0,1 2
+gunicorn_scale() {
+    local name="$1" port="$2" cpus="$3" workers="$4"
+    taskset -c "$cpus" gunicorn --workers "$workers" --worker-class sync --bind "127.0.0.1:$port" \
+        --chdir "$work/host/pyapps" --log-level warning hello_flask:app >"$work/$name.log" 2>&1 &
+    pids+=($!)
+    server_pid[$name]=$!
+}
+gunicorn_scale gunicorn-1cpu "$gunicorn_scale1_port" 0 1
+gunicorn_scale gunicorn-2cpu "$gunicorn_scale2_port" 0,1 2
 gunicorn --workers 2 --worker-class sync --bind "127.0.0.1:$gunicorn_port" --chdir "$root/bench/peers" \
     --log-level warning hello_wsgi:application >"$work/gunicorn.log" 2>&1 &
 pids+=($!)
@@ -101,7 +131,13 @@ waitress_url="http://127.0.0.1:$waitress_port/"
 flask_url="http://127.0.0.1:$host_port/flask/"
 pyhello_url="http://127.0.0.1:$host_port/pyhello/"
 flask_gunicorn_url="http://127.0.0.1:$flask_gunicorn_port/"
-for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url" "$flask_url" "$flask_gunicorn_url" "$pyhello_url"; do
+flask_processes_url="http://127.0.0.1:$processes_port/flask/"
+scale1_url="http://127.0.0.1:$scale1_port/flask/"
+scale2_url="http://127.0.0.1:$scale2_port/flask/"
+gunicorn_scale1_url="http://127.0.0.1:$gunicorn_scale1_port/"
+gunicorn_scale2_url="http://127.0.0.1:$gunicorn_scale2_port/"
+for url in "$native" "$gateway" "$gunicorn_url" "$waitress_url" "$flask_url" "$flask_gunicorn_url" "$pyhello_url" \
+    "$flask_processes_url" "$scale1_url" "$scale2_url" "$gunicorn_scale1_url" "$gunicorn_scale2_url"; do
     wait_ready "$url"
 done
 
@@ -189,6 +225,9 @@ wrk -t1 -c32 -d3s "$native" >/dev/null
 wrk -t1 -c32 -d3s "$gateway" >/dev/null
 wrk -t1 -c32 -d3s "$flask_url" >/dev/null
 wrk -t1 -c32 -d3s "$pyhello_url" >/dev/null
+for url in "$flask_processes_url" "$scale1_url" "$scale2_url" "$gunicorn_scale1_url" "$gunicorn_scale2_url"; do
+    wrk -t1 -c32 -d2s "$url" >/dev/null
+done
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/native/stream?bytes=67108864"
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
 
@@ -198,7 +237,13 @@ for round in $(seq 1 "$rounds"); do
     hello gunicorn "$gunicorn_url"
     hello waitress "$waitress_url"
     hello python-hello "$pyhello_url"
-    both hello flask-adapter "$flask_url" flask-gunicorn "$flask_gunicorn_url"
+    if [ $((round % 2)) -eq 1 ]; then
+        hello flask-inprocess "$flask_url"; hello flask-processes "$flask_processes_url"; hello flask-gunicorn "$flask_gunicorn_url"
+        hello scale-1cpu "$scale1_url"; hello scale-2cpu "$scale2_url"; hello gunicorn-1cpu "$gunicorn_scale1_url"; hello gunicorn-2cpu "$gunicorn_scale2_url"
+    else
+        hello flask-gunicorn "$flask_gunicorn_url"; hello flask-processes "$flask_processes_url"; hello flask-inprocess "$flask_url"
+        hello gunicorn-2cpu "$gunicorn_scale2_url"; hello gunicorn-1cpu "$gunicorn_scale1_url"; hello scale-2cpu "$scale2_url"; hello scale-1cpu "$scale1_url"
+    fi
     both stream native "http://127.0.0.1:$host_port/native/stream" gateway "http://127.0.0.1:$host_port/stream"
     allocations native "$native"
     allocations gateway "$gateway"
@@ -227,14 +272,21 @@ for name in native gateway python-hello gunicorn waitress; do
         "$(column_median "$name" 4)" "$(column_median "$name" 5)"
 done
 echo
-echo "Flask hello (samples/KestrelHost/pyapps/hello_flask.py): through the adapter in-process vs gunicorn --workers 2"
+echo "Flask hello (samples/KestrelHost/pyapps/hello_flask.py): the adapter in-process and with 2 worker processes vs gunicorn --workers 2"
 printf '%-15s %12s %10s %10s %14s %12s %10s\n' server "req/s" "p50 us" "p99 us" "rps/gunicorn" "CPU us/req" "cs/req"
 rps_flask_gunicorn="$(column_median flask-gunicorn 1)"
-for name in flask-adapter flask-gunicorn; do
+for name in flask-inprocess flask-processes flask-gunicorn; do
     rps="$(column_median "$name" 1)"
     printf '%-15s %12.0f %10.0f %10.0f %14s %12.1f %10.2f\n' "$name" "$rps" "$(column_median "$name" 2)" "$(column_median "$name" 3)" "$(ratio "$rps" "$rps_flask_gunicorn")" \
         "$(column_median "$name" 4)" "$(column_median "$name" 5)"
 done
+echo
+echo "scaling: Flask hello with the whole server pinned by taskset to one core (1 worker) and to both (2 workers)"
+printf '%-15s %12s %12s %12s\n' server "1 core" "2 cores" "2/1"
+scale_adapter="$(ratio "$(column_median scale-2cpu 1)" "$(column_median scale-1cpu 1)")"
+scale_gunicorn="$(ratio "$(column_median gunicorn-2cpu 1)" "$(column_median gunicorn-1cpu 1)")"
+printf '%-15s %12.0f %12.0f %12s\n' adapter "$(column_median scale-1cpu 1)" "$(column_median scale-2cpu 1)" "$scale_adapter"
+printf '%-15s %12.0f %12.0f %12s\n' gunicorn "$(column_median gunicorn-1cpu 1)" "$(column_median gunicorn-2cpu 1)" "$scale_gunicorn"
 echo
 echo "streaming: $stream_bytes bytes per download, medians of $rounds"
 printf '%-10s %12s %12s %14s %14s\n' server "MiB/s" "ratio" "CPU s/GiB" "cs/64KiB"
@@ -266,6 +318,15 @@ check "stream RSS growth $rss_gateway KiB <= 32768 KiB" "$rss_gateway <= 32 * 10
 check "allocations above native $((alloc_gateway - alloc_native)) B <= 1024 B" "$alloc_gateway - $alloc_native <= 1024"
 rps_pyhello="$(column_median python-hello 1)"
 check "Python hello through the bridge/native $(ratio "$rps_pyhello" "$rps_native") >= 0.80" "$rps_pyhello >= 0.8 * $rps_native"
-rps_flask="$(column_median flask-adapter 1)"
-check "Flask hello adapter/gunicorn $(ratio "$rps_flask" "$rps_flask_gunicorn") >= 1.50" "$rps_flask >= 1.5 * $rps_flask_gunicorn"
+rps_flask="$(column_median flask-inprocess 1)"
+check "Flask hello in-process/gunicorn $(ratio "$rps_flask" "$rps_flask_gunicorn") >= 1.50" "$rps_flask >= 1.5 * $rps_flask_gunicorn"
+rps_processes="$(column_median flask-processes 1)"
+p99_processes="$(column_median flask-processes 3)"
+p99_flask_gunicorn="$(column_median flask-gunicorn 3)"
+cpu_processes="$(column_median flask-processes 4)"
+cpu_flask_gunicorn="$(column_median flask-gunicorn 4)"
+check "Flask hello 2 worker processes/gunicorn $(ratio "$rps_processes" "$rps_flask_gunicorn") >= 1.50" "$rps_processes >= 1.5 * $rps_flask_gunicorn"
+check "Flask hello p99 2 worker processes/gunicorn $(ratio "$p99_processes" "$p99_flask_gunicorn") <= 1.00" "$p99_processes <= $p99_flask_gunicorn"
+check "Flask CPU per request, host and workers/gunicorn's master and workers $(ratio "$cpu_processes" "$cpu_flask_gunicorn") <= 0.80" "$cpu_processes <= 0.8 * $cpu_flask_gunicorn"
+check "scaling 1 -> 2 cores, worker processes $scale_adapter >= 1.70 (gunicorn $scale_gunicorn)" "$scale_adapter >= 1.7"
 exit "$failed"

@@ -3,9 +3,15 @@
 # Each cycle: start, wait for /flask/ to answer, send requests, SIGTERM, and check that the process exited
 # on its own with code 0 within 20 s, that CPython was finalized (an atexit hook ran), and that nothing
 # crashed (no "Fatal Python error", no segfault, no unhandled exception). Exits 1 on the first failure.
+#
+#   bash tests/start-stop-cycles.sh               # Python in 2 worker processes (Debian's python3)
+#   PROCESSES=0 bash tests/start-stop-cycles.sh   # Python in-process
+# In processes mode each cycle also checks that every worker process the host started has ended with it,
+# and that each worker ran its atexit hook (a clean interpreter exit, not a kill).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cycles="${CYCLES:-20}"
+processes="${PROCESSES:-2}"
 port=5290
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -33,7 +39,7 @@ for cycle in $(seq 1 "$cycles"); do
     log="$work/host-$cycle.log"
     started=$(date +%s%N)
     CYCLE_MARKER="$marker" PYTHONPATH="$work/site" ASPNETCORE_URLS="http://127.0.0.1:$port" \
-        "$work/host/KestrelHost" >"$log" 2>&1 &
+        "$work/host/KestrelHost" --PythonGateway:Processes="$processes" --PythonGateway:PythonExecutable=/usr/bin/python3 >"$log" 2>&1 &
     pid=$!
     for _ in $(seq 1 300); do
         curl -fs -o /dev/null "http://127.0.0.1:$port/flask/" && break
@@ -42,6 +48,10 @@ for cycle in $(seq 1 "$cycles"); do
     answer="$(curl -fs "http://127.0.0.1:$port/flask/greet/cycle$cycle")"
     [ "$answer" = "Hello, cycle$cycle, from Flask behind Kestrel" ] || { echo "cycle $cycle: /flask answered '$answer'"; cat "$log"; exit 1; }
     curl -fs -o /dev/null "http://127.0.0.1:$port/"
+    workers="$(pgrep -P "$pid" || true)"
+    if [ "$processes" -gt 0 ] && [ "$(wc -w <<<"$workers")" -lt "$processes" ]; then
+        echo "cycle $cycle: expected $processes worker processes, found: $workers"; exit 1
+    fi
     stopping=$(date +%s%N)
     kill -TERM "$pid"
     for _ in $(seq 1 200); do
@@ -62,9 +72,18 @@ for cycle in $(seq 1 "$cycles"); do
     if grep -qE "Fatal Python error|Segmentation fault|Unhandled exception|core dumped" "$log"; then
         echo "cycle $cycle: crash in the log"; cat "$log"; exit 1
     fi
+    for worker in $workers; do
+        for _ in $(seq 1 50); do
+            kill -0 "$worker" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$worker" 2>/dev/null; then
+            echo "cycle $cycle: worker process $worker outlived the host"; kill -KILL "$worker"; exit 1
+        fi
+    done
     if [ ! -s "$marker" ]; then
         echo "cycle $cycle: CPython was not finalized (its atexit hook did not run)"; cat "$log"; exit 1
     fi
     echo "cycle $cycle: ok (up $(((stopping - started) / 1000000)) ms, stop $(((stopped - stopping) / 1000000)) ms)"
 done
-echo "$cycles of $cycles start/stop cycles clean"
+echo "$cycles of $cycles start/stop cycles clean (Processes=$processes)"

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -15,6 +16,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
 {
     private const int TailLines = 20;
     private const int SigTerm = 15;
+    private const int SmallFrame = 16 * 1024;
 
     private readonly Process _process;
     private readonly Stream _toWorker;
@@ -28,7 +30,8 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     {
         _process = process;
         _toWorker = process.StandardInput.BaseStream;
-        _fromWorker = process.StandardOutput.BaseStream;
+        // Buffered: a frame's header and a small payload (or several small frames) arrive in one read.
+        _fromWorker = new BufferedStream(process.StandardOutput.BaseStream, 65536);
         Generation = generation;
         Limit = limit;
         Id = process.Id;
@@ -148,16 +151,29 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// <summary>Sends one frame.</summary>
     public void Send(byte kind, ReadOnlySpan<byte> payload)
     {
-        Span<byte> header = stackalloc byte[5];
-        header[0] = kind;
-        BinaryPrimitives.WriteInt32BigEndian(header[1..], payload.Length);
-        _toWorker.Write(header);
-        if (!payload.IsEmpty)
+        // One write for a small frame, so the worker wakes once for it.
+        var frame = ArrayPool<byte>.Shared.Rent(5 + Math.Min(payload.Length, SmallFrame));
+        try
         {
-            _toWorker.Write(payload);
-        }
+            frame[0] = kind;
+            BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
+            if (payload.Length <= SmallFrame)
+            {
+                payload.CopyTo(frame.AsSpan(5));
+                _toWorker.Write(frame, 0, 5 + payload.Length);
+            }
+            else
+            {
+                _toWorker.Write(frame, 0, 5);
+                _toWorker.Write(payload);
+            }
 
-        _toWorker.Flush();
+            _toWorker.Flush();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
     }
 
     /// <summary>Reads the next frame; null when the worker is gone (EOF or a broken pipe).</summary>

@@ -51,6 +51,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private TaskCompletionSource? _stopped;
 
     private int _generation;
+    private int _disposed;
     private volatile bool _stopping;
     private volatile PythonWorkerProcess[] _snapshot = [];
 
@@ -151,6 +152,12 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     /// <summary>Stops every worker (each ends after its current request) and waits for them, killing any left after a grace.</summary>
     public void Dispose()
     {
+        // Called by ApplicationStopped and again when the container is disposed.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Post(new StopRequested(done));
         done.Task.Wait(StopGrace + TimeSpan.FromSeconds(2));

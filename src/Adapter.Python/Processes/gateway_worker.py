@@ -42,11 +42,14 @@ class Channel:
         self._writer = open(write_fd, "wb", buffering=65536)
         self.stopped = False
 
-    def send(self, kind, payload=b""):
+    def send(self, kind, payload=b"", flush=True):
+        """Writes a frame; ``flush=False`` keeps it buffered until the next flushed frame (status and headers
+        go out with the first chunk, in one write)."""
         self._writer.write(_HEADER.pack(kind, len(payload)))
         if payload:
             self._writer.write(payload)
-        self._writer.flush()
+        if flush:
+            self._writer.flush()
 
     def _fill(self, size):
         """Reads until ``size`` bytes are buffered; False at EOF."""
@@ -82,7 +85,7 @@ class Channel:
         if self.check_stop():
             raise ClientGone("the client disconnected")
         if head is not None:
-            self.send(b"H", head.encode("utf-8"))
+            self.send(b"H", head.encode("utf-8"), flush=False)
         self.send(b"B", data)
 
     def ReadInto(self, _id, buffer):
@@ -140,7 +143,7 @@ def _send_file(channel, result, request):
         return False
     head = request.take()
     if head is not None:
-        channel.send(b"H", head.encode("utf-8"))
+        channel.send(b"H", head.encode("utf-8"), flush=False)
     channel.send(b"F", _U64.pack(offset) + path.encode("utf-8", "surrogateescape"))
     return True
 
@@ -161,7 +164,7 @@ def _serve(channel, bridge, app, strings, others):
             chunk = response.next()
             if type(chunk) is tuple:
                 head, chunk = chunk
-                channel.send(b"H", head.encode("utf-8"))
+                channel.send(b"H", head.encode("utf-8"), flush=chunk is None)
             if chunk is None:
                 break
             channel.send(b"B", chunk)
