@@ -3,7 +3,7 @@ using Python.Runtime;
 namespace Adapter;
 
 /// <summary>A Python exception raised by an app, carrying Python's own traceback in its message.</summary>
-internal sealed class PythonAppException(string message, Exception? inner = null) : Exception(message, inner)
+internal sealed class PythonAppException(string message) : GatewayForeignException(message)
 {
     /// <summary>Formats <paramref name="exception"/> with its traceback; the GIL must be held.</summary>
     public static PythonAppException From(PythonException exception, string target)
@@ -18,6 +18,7 @@ internal sealed class PythonAppException(string message, Exception? inner = null
             traceback = exception.Message;
         }
 
-        return new PythonAppException($"The Python app '{target}' raised {exception.Type.Name}: {exception.Message}\n{traceback.TrimEnd()}", exception);
+        // Not wrapped: pythonnet's exception repeats the traceback as its stack trace.
+        return new PythonAppException($"The Python app '{target}' raised {exception.Type.Name}: {exception.Message}\n{traceback.TrimEnd()}");
     }
 }

@@ -21,6 +21,9 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
 
     public TextWriter? Errors => errors;
 
+    /// <summary>The request body's failure, once a read failed: the request's outcome, whatever the app made of it.</summary>
+    public System.Runtime.ExceptionServices.ExceptionDispatchInfo? InputFailure { get; set; }
+
     public static PythonCall Register(StartResponse startResponse, Stream? input, TextWriter? errors)
     {
         var call = new PythonCall(startResponse, input, errors);
@@ -56,6 +59,19 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
     {
         var write = _write ?? throw new InvalidOperationException("write() was called before start_response().");
         write(data);
+    }
+
+    /// <summary>wsgi.errors text from Python: one write (a traceback, say) is one log entry.</summary>
+    public void Error(string text)
+    {
+        if (errors is GatewayErrorsWriter writer)
+        {
+            writer.WriteEntry(text);
+        }
+        else
+        {
+            errors?.Write(text);
+        }
     }
 
     public void Dispose() => Registered.TryRemove(Id, out _);

@@ -12,6 +12,12 @@ namespace Adapter;
 /// </summary>
 internal static class PythonEnviron
 {
+    private const string ServerSoftwareKey = "SERVER_SOFTWARE";
+
+    /// <summary>SERVER_SOFTWARE, as CGI servers set it: <c>Adapter/&lt;version&gt; Kestrel</c>.</summary>
+    public static readonly string ServerSoftware =
+        $"Adapter/{typeof(GatewayEnviron).Assembly.GetName().Version?.ToString(3) ?? "0.0.0"} Kestrel";
+
     [ThreadStatic]
     private static StringBuilder? t_strings;
 
@@ -43,6 +49,12 @@ internal static class PythonEnviron
             {
                 Add(state, key, value);
             }
+        }
+
+        if (!environ.ContainsKey(ServerSoftwareKey))
+        {
+            // Some apps look for a server they know (httpbin accepts chunked bodies only then).
+            Append(strings, ServerSoftwareKey, ServerSoftware);
         }
 
         return (strings.ToString(), others.ToString());
@@ -85,12 +97,15 @@ internal static class PythonEnviron
         list.Append(key).Append('\0').Append(value);
     }
 
-    /// <summary>A PEP 3333 native string for <paramref name="text"/>.</summary>
+    /// <summary>
+    /// A PEP 3333 native string for <paramref name="text"/>: its UTF-8 bytes read as Latin-1, the bytes Kestrel
+    /// decoded (a header sent as UTF-8 <c>café</c> becomes <c>'caf\xc3\xa9'</c>, as gunicorn gives it).
+    /// </summary>
     public static string Native(string text)
     {
         foreach (var c in text)
         {
-            if (c > '\u00FF')
+            if (c > '\u007F')
             {
                 return Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(text));
             }
@@ -114,6 +129,12 @@ internal static class PythonEnviron
     {
         // Only the adapter's own environ, with SCRIPT_NAME and PATH_INFO as the adapter computed them: when C#
         // middleware rewrote either, its value is what the app must see.
+        if (environ is GatewayEnviron { Exchange.RawTarget: "*" } && environ.TryGetValue(EnvironKeys.PathInfo, out var asterisk) && asterisk is "")
+        {
+            // OPTIONS *: the Python servers give PATH_INFO "*" (an empty one makes Flask redirect).
+            return ("", "*");
+        }
+
         if (environ is not GatewayEnviron { Exchange: var exchange }
             || !environ.TryGetValue(EnvironKeys.ScriptName, out var script) || script is not string scriptName
             || !environ.TryGetValue(EnvironKeys.PathInfo, out var path) || path is not string pathInfo

@@ -80,6 +80,11 @@ public sealed class PythonGateway : IDisposable
         }
 
         var shared = gatewayOptions?.Value ?? new GatewayOptions();
+        if (resolved.Processes == 0)
+        {
+            PythonDispatch.Instance.Loggers = loggerFactory;
+        }
+
         if (resolved.Processes == 0 && PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.Paths))
         {
             PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
@@ -126,18 +131,20 @@ public sealed class PythonGateway : IDisposable
         _supervisor?.ReloadAsync()
         ?? throw new InvalidOperationException("Python apps run in-process (PythonGatewayOptions.Processes = 0); only worker processes can be reloaded.");
 
-    /// <summary>Imports a WSGI callable named gunicorn-style, <c>"module:callable"</c> (for example <c>"hello_flask:app"</c>).</summary>
-    /// <param name="target">A module importable from <c>sys.path</c>, a colon, and an attribute path in it (dots allowed).</param>
+    /// <summary>
+    /// Imports a WSGI callable named gunicorn-style: <c>"module:callable"</c> (for example <c>"hello_flask:app"</c>),
+    /// <c>"module"</c> alone for its <c>application</c>, or a factory called with literal arguments,
+    /// <c>"module:create_app('production')"</c>. In processes mode the workers import it (starting them if needed).
+    /// </summary>
+    /// <param name="target">A module importable from <c>sys.path</c>, a colon, and an attribute path in it (dots allowed), or a call of one.</param>
     /// <returns>The app, ready to mount.</returns>
     /// <exception cref="ArgumentException"><paramref name="target"/> is not of the form <c>module:callable</c>.</exception>
-    /// <exception cref="InvalidOperationException">The module cannot be imported, or the attribute is missing or not callable.</exception>
+    /// <exception cref="InvalidOperationException">The module cannot be imported (the message holds the traceback and <c>sys.path</c>), or the attribute is missing or not callable.</exception>
     public GatewayApp Load(string target)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(target);
         var colon = target.IndexOf(':');
-        var moduleName = colon < 0 ? target : target[..colon];
-        var attributePath = colon < 0 ? "application" : target[(colon + 1)..];
-        if (moduleName.Length == 0 || attributePath.Length == 0)
+        if (colon == 0 || colon == target.Length - 1)
         {
             throw new ArgumentException($"'{target}' is not of the form \"module:callable\".", nameof(target));
         }
@@ -152,35 +159,15 @@ public sealed class PythonGateway : IDisposable
         PyObject app;
         using (Py.GIL())
         {
-            PyObject current;
-            try
+            using var name = new PyString(target);
+            using var result = PythonRuntime.LoadApp.Invoke(name);
+            using var failure = result[1];
+            if (!failure.IsNone())
             {
-                current = Py.Import(moduleName);
-            }
-            catch (PythonException ex)
-            {
-                throw new InvalidOperationException(
-                    $"Cannot load '{target}': importing module '{moduleName}' raised {ex.Type.Name}: {ex.Message}", PythonAppException.From(ex, target));
+                throw new InvalidOperationException($"Cannot load '{target}': {failure.As<string>()}");
             }
 
-            foreach (var name in attributePath.Split('.'))
-            {
-                using var parent = current;
-                if (!parent.HasAttr(name))
-                {
-                    throw new InvalidOperationException($"Cannot load '{target}': module '{moduleName}' has no attribute '{attributePath}'.");
-                }
-
-                current = parent.GetAttr(name);
-            }
-
-            if (!current.IsCallable())
-            {
-                current.Dispose();
-                throw new InvalidOperationException($"Cannot load '{target}': '{attributePath}' is not callable.");
-            }
-
-            app = current;
+            app = result[0];
         }
 
         PythonGatewayLog.Loaded(_logger, target);

@@ -7,9 +7,6 @@ internal static partial class PythonGatewayLog
 {
     public const string CategoryName = "Adapter.Python";
 
-    /// <summary>What the worker processes write to stderr (an app's print() included).</summary>
-    public const string AppCategoryName = "Adapter.Python.Worker";
-
     [LoggerMessage(101, LogLevel.Information, "CPython {Version} started from {Library}.")]
     public static partial void Started(ILogger logger, string? version, string? library);
 
@@ -39,9 +36,6 @@ internal static partial class PythonGatewayLog
 
     [LoggerMessage(110, LogLevel.Information, "Python worker process {Pid} served {Served} requests, its limit; it is replaced.")]
     public static partial void WorkerRecycled(ILogger logger, int pid, int served);
-
-    [LoggerMessage(111, LogLevel.Information, "[worker {Pid}] {Line}")]
-    public static partial void WorkerOutput(ILogger logger, int pid, string line);
 
     [LoggerMessage(112, LogLevel.Critical, "The Python worker supervisor failed to handle an event.")]
     public static partial void SupervisorFailed(ILogger logger, Exception exception);

@@ -4,13 +4,18 @@ wsgi.file_wrapper as PEP 3333 and the adapter's SPEC section 4 define them.
 start_response is checked here, in Python, so a refusal raises inside the app without a call into
 .NET; the accepted status and headers reach .NET with the first chunk or write. ``dispatch`` is the
 .NET side, shared by all requests: its methods take the request's id and run without the GIL."""
+import ast
+import io
+import logging
 import re
+import sys
+import traceback
 
 _READ_BLOCK = 65536
 _CONSTANTS = {"T": True, "F": False, "v": (1, 0)}
 _END = object()
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_NOT_IN_VALUE = re.compile("[\x00-\x1f\x7f\u0100-\U0010ffff]")
+_NOT_IN_VALUE = re.compile("[\x00-\x1f\x7f-\U0010ffff]")
 _DIGITS = re.compile(r"[0-9]+\Z")
 _HOP_BY_HOP = frozenset((
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -46,7 +51,7 @@ def _head(status, headers):
         if not _TOKEN.match(name):
             raise ValueError("invalid response header name %r: header names must be HTTP tokens" % name)
         if _NOT_IN_VALUE.search(value):
-            raise ValueError("response header %r holds a control character (CR, LF or other) or a character outside Latin-1; header injection is refused" % name)
+            raise ValueError("response header %r holds a control character (CR, LF or other), refused against header injection, or a character outside ASCII, which the server cannot send (encode it, e.g. RFC 8187 or percent-encoding): %r" % (name, value))
         lower = name.lower()
         if lower in _HOP_BY_HOP:
             raise ValueError("response header %r is hop-by-hop; the server manages the connection and framing" % name)
@@ -57,6 +62,111 @@ def _head(status, headers):
         parts.append(name)
         parts.append(value)
     return "\0".join(parts)
+
+
+class _HostHandler(logging.Handler):
+    """Hands each logging record to the host: its level, its logger's name, and its text with any traceback."""
+
+    def __init__(self, emit):
+        super().__init__()
+        self._emit = emit
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record):
+        try:
+            self._emit(record.levelno, record.name, self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+class _LineWriter(io.TextIOBase):
+    """sys.stdout or sys.stderr: each complete line is one entry in the host's log (gunicorn's --capture-output)."""
+
+    def __init__(self, emit, name, level):
+        super().__init__()
+        self._emit = emit
+        self._name = name
+        self._level = level
+        self._pending = ""
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if type(text) is not str:
+            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
+        self._pending += text
+        while "\n" in self._pending:
+            line, _, self._pending = self._pending.partition("\n")
+            self._emit(self._level, self._name, line)
+        return len(text)
+
+    def flush(self):
+        if self._pending:
+            line, self._pending = self._pending, ""
+            self._emit(self._level, self._name, line)
+
+
+def capture_output(emit):
+    """Routes Python's logging (a handler on the root logger) and print(), sys.stdout and sys.stderr to the
+    host: emit(level, logger name, text), with logging's level numbers."""
+    logging.getLogger().addHandler(_HostHandler(emit))
+    sys.stdout = _LineWriter(emit, "stdout", logging.INFO)
+    sys.stderr = _LineWriter(emit, "stderr", logging.WARNING)
+
+
+def _describe(error):
+    """An exception's type, message and traceback, as the adapter logs it."""
+    return "%s: %s\n%s" % (type(error).__name__, error, "".join(traceback.format_exception(error)).rstrip())
+
+
+def _factory(text):
+    """``create_app(...)`` with literal arguments: (name, args, kwargs); None when ``text`` is a plain name."""
+    if not text.endswith(")"):
+        return None
+    call = ast.parse(text, mode="eval").body
+    if not isinstance(call, ast.Call):
+        raise ValueError("'%s' is neither an attribute name nor a call of one" % text)
+    name = ast.unparse(call.func)
+    args = [ast.literal_eval(argument) for argument in call.args]
+    kwargs = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
+    return name, args, kwargs
+
+
+def load(target):
+    """Imports a WSGI app named gunicorn-style: ``module``, ``module:name.path`` or ``module:factory(literal
+    arguments)``. Returns (app, None), or (None, what went wrong, with the traceback)."""
+    module_name, colon, attribute = target.partition(":")
+    default = not colon
+    attribute = attribute or "application"
+    try:
+        factory = _factory(attribute)
+    except (SyntaxError, ValueError) as error:
+        return None, "'%s' is not an attribute name or a call with literal arguments (%s)" % (attribute, error)
+    name = factory[0] if factory else attribute
+    try:
+        current = __import__(module_name, fromlist=["_"])
+    except BaseException as error:  # an app's import may raise anything, SystemExit included
+        return None, "importing module '%s' raised %s\nsys.path: %r" % (module_name, _describe(error), sys.path)
+    for part in name.split("."):
+        if not hasattr(current, part):
+            hint = (" ('application' is the name looked for when the target names no callable: write 'module:callable')"
+                    if default else "")
+            return None, "module '%s' (%s) has no attribute '%s'%s." % (
+                module_name, getattr(sys.modules.get(module_name), "__file__", "?"), name, hint)
+        current = getattr(current, part)
+    if factory:
+        try:
+            current = current(*factory[1], **factory[2])
+        except BaseException as error:
+            return None, "calling the factory '%s' raised %s" % (attribute, _describe(error))
+    if not callable(current):
+        return None, "'%s' is not callable (it is %s)." % (attribute, type(current).__name__)
+    return current, None
 
 
 def _environ(strings, others):
@@ -74,10 +184,11 @@ def _environ(strings, others):
 class _Request:
     """One request's start_response and write, and what of them .NET has not seen yet."""
 
-    __slots__ = ("id", "head", "pending", "sent")
+    __slots__ = ("id", "head", "pending", "sent", "errors")
 
     def __init__(self, request_id):
         self.id = request_id
+        self.errors = None
         self.head = None
         self.pending = None
         self.sent = False
@@ -118,9 +229,14 @@ def run(app, strings, others, request_id, overrides=None):
         environ.update(overrides)
     request = _Request(request_id)
     environ["wsgi.input"] = Input(request_id)
-    environ["wsgi.errors"] = Errors(request_id)
+    environ["wsgi.errors"] = request.errors = Errors(request_id)
     environ["wsgi.file_wrapper"] = FileWrapper
-    return Response(app(environ, request.start_response), request)
+    try:
+        result = app(environ, request.start_response)
+    except BaseException:
+        request.errors.flush()
+        raise
+    return Response(result, request)
 
 
 class Response:
@@ -161,9 +277,13 @@ class Response:
         if self._closed:
             return
         self._closed = True
-        close = getattr(self._result, "close", None)
-        if close is not None:
-            close()
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            # What the app wrote to wsgi.errors without ending its line.
+            self._request.errors.flush()
 
 
 class Input:
@@ -180,6 +300,9 @@ class Input:
             return False
         block = bytearray(max(size, _READ_BLOCK))
         count = dispatch.ReadInto(self._id, block)
+        if count < 0:
+            self._ended = True
+            raise OSError("reading the request body failed: %s" % dispatch.InputFailure(self._id))
         if count == 0:
             self._ended = True
             return False
@@ -232,22 +355,29 @@ class Input:
 
 
 class Errors:
-    """wsgi.errors: text written here reaches the host's logger, a line at a time."""
+    """wsgi.errors: text written here reaches the host's logger; each write() that ends a line, or a flush(),
+    is one log entry, so a traceback written at once stays together."""
 
     def __init__(self, request_id):
         self._id = request_id
+        self._pending = []
 
     def write(self, text):
         if type(text) is not str:
             raise TypeError("wsgi.errors.write() takes str, not %s" % type(text).__name__)
-        dispatch.Error(self._id, text)
+        self._pending.append(text)
+        if text.endswith("\n"):
+            self.flush()
 
     def writelines(self, lines):
         for line in lines:
             self.write(line)
 
     def flush(self):
-        pass
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            dispatch.Error(self._id, text)
 
 
 class FileWrapper:

@@ -166,6 +166,9 @@ internal sealed class GatewayExchange
 
     public void ThrowIfFailed() => _failure?.Throw();
 
+    /// <summary>True when the app failed after its headers with a failure the adapter logged whole: the middleware aborts the connection itself.</summary>
+    public bool AbortAfterBody { get; private set; }
+
     /// <summary>Counts the request's outcome; only the first call per request counts.</summary>
     public void MarkAnswered(GatewayResult result)
     {
@@ -350,14 +353,31 @@ internal sealed class GatewayExchange
             {
                 GatewayLog.AppFailedBeforeResponse(Logger, Method, LogPath, exception);
                 context.Response.Clear();
-                _failure = ExceptionDispatchInfo.Capture(exception);
+                if (exception is GatewayForeignException)
+                {
+                    // Answered here, logged once: the pipeline's exception handlers would log the traceback again.
+                    context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                }
+                else
+                {
+                    _failure = ExceptionDispatchInfo.Capture(exception);
+                }
             }
             else
             {
                 // Rethrown into Kestrel, which ends the connection after the bytes already sent and
-                // without the final chunk: the client sees a truncated response, never a complete one.
+                // without the final chunk: the client sees a truncated response, never a complete one. A failure
+                // the adapter has logged whole (a Python traceback) ends the connection here instead.
                 GatewayLog.AppFailedAfterResponse(Logger, Method, LogPath, exception);
-                _failure = ExceptionDispatchInfo.Capture(exception);
+                if (exception is GatewayForeignException or GatewayUpstreamException)
+                {
+                    // The middleware ends the connection once the bytes already handed over are flushed.
+                    AbortAfterBody = true;
+                }
+                else
+                {
+                    _failure = ExceptionDispatchInfo.Capture(exception);
+                }
             }
         }
         finally

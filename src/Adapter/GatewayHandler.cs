@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 
@@ -37,8 +38,14 @@ internal sealed class GatewayHandler
             return Refuse(exchange);
         }
 
-        // A short declared body is read before the request takes a worker: a slow uploader then holds none.
         var length = context.Request.ContentLength;
+        if (length > context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize)
+        {
+            // A declared body over the server's limit: 413 without calling the app (Kestrel would refuse it on the first read).
+            return TooLarge(exchange, length.Value);
+        }
+
+        // A short declared body is read before the request takes a worker: a slow uploader then holds none.
         if (length > 0 && length <= Options.RequestBufferSize && !context.RequestAborted.IsCancellationRequested)
         {
             return BufferBodyThenRunAsync(exchange, (int)length);
@@ -73,6 +80,17 @@ internal sealed class GatewayHandler
         }
 
         await Run(exchange).ConfigureAwait(false);
+    }
+
+    private Task TooLarge(GatewayExchange exchange, long length)
+    {
+        var context = exchange.Context;
+        var refusal = new BadHttpRequestException(
+            $"The request's Content-Length {length} is over the server's MaxRequestBodySize.", StatusCodes.Status413PayloadTooLarge);
+        GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, refusal.StatusCode, refusal);
+        exchange.MarkAnswered(GatewayResult.Failed);
+        context.Response.StatusCode = refusal.StatusCode;
+        return Task.CompletedTask;
     }
 
     private Task Run(GatewayExchange exchange) => _pool.TryEnqueue(exchange) ? WaitAsync(exchange) : Refuse(exchange);
@@ -118,7 +136,28 @@ internal sealed class GatewayHandler
         }
 
         exchange.CountOutcome();
+        if (exchange.AbortAfterBody)
+        {
+            // Cut short without rethrowing (which would log the failure a second time): what was sent goes out first.
+            await AbortAfterFlushAsync(exchange.Context).ConfigureAwait(false);
+            return;
+        }
+
         exchange.ThrowIfFailed();
+    }
+
+    private static async Task AbortAfterFlushAsync(HttpContext context)
+    {
+        try
+        {
+            await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // The client is gone already.
+        }
+
+        context.Abort();
     }
 
     private static void AnswerTimedOut(HttpContext context)

@@ -32,9 +32,9 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
         }
         catch (Exception ex)
         {
-            var failure = ex is PythonException python ? PythonAppException.From(python, target) : ex;
+            // An app that failed because the request body failed answers as that failure does (413, 400, a client gone).
+            var failure = call.InputFailure?.SourceException ?? (ex is PythonException python ? PythonAppException.From(python, target) : ex);
 
-            call.Dispose();
             try
             {
                 // The iterable failed before the adapter had it: close() it here, still once.
@@ -43,6 +43,10 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
             catch (Exception closeFailure)
             {
                 throw new AggregateException(failure, closeFailure);
+            }
+            finally
+            {
+                call.Dispose();
             }
 
             throw failure;

@@ -78,6 +78,7 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
         }
         catch (PythonException ex)
         {
+            call.InputFailure?.Throw();
             throw PythonAppException.From(ex, target);
         }
     }
@@ -106,11 +107,11 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
             return;
         }
 
-        call.Dispose();
         var thread = PythonThread.Current;
         thread.Enter();
         try
         {
+            // Before the call is unregistered: close() flushes what the app left in wsgi.errors.
             response.InvokeMethod("close").Dispose();
         }
         catch (PythonException ex)
@@ -119,6 +120,7 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
         }
         finally
         {
+            call.Dispose();
             response.Dispose();
             thread.Exit();
         }

@@ -30,11 +30,15 @@ internal sealed class PythonDispatch
 #pragma warning restore CS0612
     }
 
-    /// <summary>Reads the request body into a Python bytearray; 0 at its end.</summary>
+    /// <summary>
+    /// Reads the request body into a Python bytearray; 0 at its end, -1 when the body failed (too large, malformed,
+    /// cut short): the bridge then raises OSError with <see cref="InputFailure"/>, and the adapter answers as that
+    /// failure does (413, 400, a client gone) rather than as an app error.
+    /// </summary>
     public int ReadInto(long id, PyObject buffer)
     {
-        var input = PythonCall.Find(id).Input;
-        if (input is null)
+        var call = PythonCall.Find(id);
+        if (call.Input is not { } input)
         {
             return 0;
         }
@@ -42,9 +46,33 @@ internal sealed class PythonDispatch
 #pragma warning disable CS0612
         var (pointer, length) = PythonNative.ByteArrayStorage(buffer.Handle);
 #pragma warning restore CS0612
-        return input.Read(PythonNative.AsSpan(pointer, length));
+        try
+        {
+            return input.Read(PythonNative.AsSpan(pointer, length));
+        }
+        catch (Exception ex)
+        {
+            call.InputFailure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            return -1;
+        }
+    }
+
+    /// <summary>Why the request body failed, for the OSError raised in the app.</summary>
+    public string InputFailure(long id) =>
+        PythonCall.Find(id).InputFailure?.SourceException.Message ?? "the request body failed";
+
+    /// <summary>Where Python's log records and output go (set by the gateway that started CPython).</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; set; }
+
+    /// <summary>A logging record, or a line of print() or sys.stderr output.</summary>
+    public void Log(int level, string name, string text)
+    {
+        if (Loggers is { } loggers)
+        {
+            PythonLogging.Write(loggers, level, name, text);
+        }
     }
 
     /// <summary>wsgi.errors.write(text).</summary>
-    public void Error(long id, string text) => PythonCall.Find(id).Errors?.Write(text);
+    public void Error(long id, string text) => PythonCall.Find(id).Error(text);
 }

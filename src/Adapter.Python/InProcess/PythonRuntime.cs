@@ -22,6 +22,7 @@ internal static class PythonRuntime
     private static Thread? s_owner;
     private static PyObject? s_bridge;
     private static PyObject? s_run;
+    private static PyObject? s_load;
     private static EventHandler? s_pythonnetExit;
 
     /// <summary>The libpython the interpreter was loaded from.</summary>
@@ -32,6 +33,9 @@ internal static class PythonRuntime
 
     /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
     public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
+
+    /// <summary>The bridge's <c>load(target)</c>: (app, None), or (None, what went wrong).</summary>
+    public static PyObject LoadApp => s_load ?? throw new InvalidOperationException("CPython is not started.");
 
     /// <summary>Starts CPython once per process; later calls only add <paramref name="paths"/> to <c>sys.path</c>.</summary>
     /// <returns>True when this call started the interpreter.</returns>
@@ -108,6 +112,7 @@ internal static class PythonRuntime
             Stop.Wait();
             PythonEngine.EndAllowThreads(mainState);
             s_run?.Dispose();
+            s_load?.Dispose();
             s_bridge?.Dispose();
             PythonEngine.Shutdown();
 
@@ -159,10 +164,14 @@ internal static class PythonRuntime
             ?? throw new InvalidOperationException("The adapter_bridge.py resource is missing.");
         using var reader = new StreamReader(stream);
         var source = reader.ReadToEnd();
-        s_bridge = PyModule.FromString("adapter_bridge", source);
+        // Named, so its frames in a traceback say where they are (File "none" otherwise).
+        s_bridge = PyModule.FromString("adapter_bridge", source, "adapter_bridge.py");
         s_run = s_bridge.GetAttr("run");
+        s_load = s_bridge.GetAttr("load");
         using var dispatch = PyObject.FromManagedObject(PythonDispatch.Instance);
         s_bridge.InvokeMethod("attach", dispatch).Dispose();
+        using var log = dispatch.GetAttr("Log");
+        s_bridge.InvokeMethod("capture_output", log).Dispose();
     }
 
     /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>

@@ -112,7 +112,7 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                     ServeRead(frame.Payload);
                     break;
                 case (byte)'E':
-                    call.Errors?.Write(PythonWorkerProcess.Text(frame.Payload));
+                    call.Error(PythonWorkerProcess.Text(frame.Payload));
                     break;
                 case (byte)'X':
                     Release(reusable: true);

@@ -103,7 +103,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// <summary>Starts <c>gateway_worker.py</c> with the paths on its <c>sys.path</c>; the caller loads apps into it.</summary>
     /// <exception cref="PythonUnavailableException">The Python executable could not be started.</exception>
     public static PythonWorkerProcess Start(
-        string executable, string script, IEnumerable<string> paths, int generation, int limit, ILogger appLogger, Action<PythonWorkerProcess> exited)
+        string executable, string script, IEnumerable<string> paths, int generation, int limit, ILoggerFactory loggers, Action<PythonWorkerProcess> exited)
     {
         var start = new ProcessStartInfo(executable)
         {
@@ -135,8 +135,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         {
             if (e.Data is { } line)
             {
-                worker.Remember(line);
-                PythonGatewayLog.WorkerOutput(appLogger, worker.Id, line);
+                worker.Output(loggers, line);
             }
         };
         process.Exited += (_, _) =>
@@ -271,6 +270,27 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         CloseInput();
         _fromWorker.Dispose();
         _process.Dispose();
+    }
+
+    /// <summary>
+    /// A line from the worker's stderr: an entry the bridge marked (<c>\x1e level \x1f name \x1f text</c>, its line
+    /// feeds as <c>\x1d</c>) goes to <c>Python.&lt;name&gt;</c> at its level; raw output to <c>Python.stderr</c>.
+    /// </summary>
+    private void Output(ILoggerFactory loggers, string line)
+    {
+        var level = 30;
+        var name = "stderr";
+        var text = line;
+        if (line.StartsWith('\x1e') && line.IndexOf('\x1f', StringComparison.Ordinal) is var first and > 0
+            && line.IndexOf('\x1f', first + 1) is var second and > 0
+            && int.TryParse(line.AsSpan(1, first - 1), System.Globalization.CultureInfo.InvariantCulture, out level))
+        {
+            name = line[(first + 1)..second];
+            text = line[(second + 1)..].Replace('\x1d', '\n');
+        }
+
+        Remember(text);
+        PythonLogging.Write(loggers, level, name, text);
     }
 
     private void Remember(string line)

@@ -31,7 +31,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private readonly TimeSpan _requestTimeout;
     private readonly TimeSpan _acquireTimeout;
     private readonly ILogger _logger;
-    private readonly ILogger _appLogger;
+    private readonly ILoggerFactory _loggers;
     private readonly PythonWorkerMetrics _metrics;
     private readonly DirectoryInfo _scripts;
     private readonly string[] _paths;
@@ -62,7 +62,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         _requestTimeout = requestTimeout;
         _acquireTimeout = requestTimeout == Timeout.InfiniteTimeSpan ? options.StartTimeout : requestTimeout;
         _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
-        _appLogger = loggerFactory.CreateLogger(PythonGatewayLog.AppCategoryName);
+        _loggers = loggerFactory;
         _metrics = metrics;
         _paths = [.. options.Paths.Select(static p => Path.GetFullPath(p))];
         _scripts = Directory.CreateTempSubdirectory("adapter-python-");
@@ -302,7 +302,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         try
         {
             worker = PythonWorkerProcess.Start(
-                _options.PythonExecutable, Path.Combine(_scripts.FullName, "gateway_worker.py"), _paths, generation, limit, _appLogger,
+                _options.PythonExecutable, Path.Combine(_scripts.FullName, "gateway_worker.py"), _paths, generation, limit, _loggers,
                 w => Post(new Exited(w)));
         }
         catch (PythonUnavailableException ex)

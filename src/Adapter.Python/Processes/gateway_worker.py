@@ -107,27 +107,6 @@ class Channel:
         self.send(b"E", text.encode("utf-8", "surrogateescape"))
 
 
-def _describe(error):
-    return "%s: %s\n%s" % (type(error).__name__, error, "".join(traceback.format_exception(error)).rstrip())
-
-
-def _load(target):
-    """Imports ``module:attribute.path``; returns (app, None) or (None, message)."""
-    module_name, _, attribute_path = target.partition(":")
-    attribute_path = attribute_path or "application"
-    try:
-        current = __import__(module_name, fromlist=["_"])
-    except BaseException as error:  # an app's import may raise anything, SystemExit included
-        return None, "importing module '%s' raised %s\nsys.path: %r" % (module_name, _describe(error), sys.path)
-    for name in attribute_path.split("."):
-        if not hasattr(current, name):
-            return None, "module '%s' has no attribute '%s'." % (module_name, attribute_path)
-        current = getattr(current, name)
-    if not callable(current):
-        return None, "'%s' is not callable." % attribute_path
-    return current, None
-
-
 def _send_file(channel, result, request):
     """Sends a wsgi.file_wrapper over a real file by path; False when it is not one."""
     filelike = getattr(result, "filelike", None)
@@ -153,7 +132,7 @@ def _serve(channel, bridge, app, strings, others):
     try:
         response = bridge.run(app, strings, others, 0, _PROCESS_FLAGS)
     except BaseException as error:
-        channel.send(b"X", _describe(error).encode("utf-8", "replace"))
+        channel.send(b"X", bridge._describe(error).encode("utf-8", "replace"))
         return
     try:
         if response._request.head is not None and _send_file(channel, response._result, response._request):
@@ -174,7 +153,7 @@ def _serve(channel, bridge, app, strings, others):
             response.close()
         except BaseException:
             pass
-        channel.send(b"X", _describe(error).encode("utf-8", "replace"))
+        channel.send(b"X", bridge._describe(error).encode("utf-8", "replace"))
         return
     channel.send(b"Z")
 
@@ -192,6 +171,12 @@ def _on_terminate(_signum, frame):
     sys.stderr.write("SIGTERM during a request; this worker ends after it. The app is at:\n%s"
                      % "".join(traceback.format_stack(frame)))
     sys.stderr.flush()
+
+
+def _log_to_host(level, name, text):
+    # One line on stderr per entry, marked so the host can tell it from raw output (a C library's, say).
+    line = "\x1e%d\x1f%s\x1f%s\n" % (level, name, text.replace("\n", "\x1d"))
+    os.write(2, line.encode("utf-8", "backslashreplace"))
 
 
 def _watch_parent(parent):
@@ -218,6 +203,7 @@ def main():
     import adapter_bridge as bridge
     channel = Channel(read_fd, write_fd)
     bridge.attach(channel)
+    bridge.capture_output(_log_to_host)
     apps = {}
     while True:
         frame = channel.receive()
@@ -238,7 +224,7 @@ def main():
                 return
         elif kind == b"L":
             (index,) = _U32.unpack_from(payload)
-            app, failure = _load(payload[_U32.size:].decode("utf-8"))
+            app, failure = bridge.load(payload[_U32.size:].decode("utf-8"))
             if failure is None:
                 apps[index] = app
                 channel.send(b"K")

@@ -64,6 +64,26 @@ internal sealed class GatewayErrorsWriter(ILogger logger, string path) : TextWri
         base.Dispose(disposing);
     }
 
+    /// <summary>
+    /// Logs <paramref name="text"/> as one entry, its lines kept together (the Python bridge's <c>wsgi.errors</c>:
+    /// one <c>write()</c>, a whole traceback, is one entry), after any partial line written before.
+    /// </summary>
+    public void WriteEntry(string text)
+    {
+        lock (_line)
+        {
+            if (_line.Length > 0)
+            {
+                EmitLine();
+            }
+
+            if (text.Length > 0)
+            {
+                GatewayLog.ErrorsLine(logger, path, LogText.EscapeKeepingLines(text));
+            }
+        }
+    }
+
     private void EmitLine()
     {
         GatewayLog.ErrorsLine(logger, path, LogText.Escape(_line.ToString()));

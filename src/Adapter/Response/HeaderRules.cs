@@ -46,7 +46,7 @@ internal static class HeaderRules
         {
             if (IsForbiddenInValue(c))
             {
-                throw new ArgumentException($"Invalid status '{Printable(status)}': the reason phrase holds a control character.", nameof(status));
+                throw new ArgumentException($"Invalid status '{Printable(status)}': the reason phrase holds a control character or a character outside ASCII.", nameof(status));
             }
         }
 
@@ -74,7 +74,7 @@ internal static class HeaderRules
             {
                 if (IsForbiddenInValue(c))
                 {
-                    throw new ArgumentException($"Response header '{name}' holds a control character (CR, LF or other) or a character outside Latin-1; header injection is refused.", nameof(headers));
+                    throw new ArgumentException($"Response header '{name}' holds a control character (CR, LF or other), refused against header injection, or a character outside ASCII, which Kestrel cannot send (encode it, e.g. RFC 8187 or percent-encoding).", nameof(headers));
                 }
             }
 
@@ -103,7 +103,9 @@ internal static class HeaderRules
 
     public static bool IsSameName(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
-    private static bool IsForbiddenInValue(char c) => c < 0x20 || c == 0x7F || c > 0xFF;
+    // Control characters (header injection), and anything past ASCII: Kestrel sends ASCII header values only and
+    // would otherwise fail the response at commit time, after the app has moved on, with an empty 500.
+    private static bool IsForbiddenInValue(char c) => c < 0x20 || c >= 0x7F;
 
     private static string Printable(string text) =>
         text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);

@@ -30,47 +30,68 @@ internal static class PythonAvailability
 {
     private static readonly ConcurrentDictionary<string, string?> Probes = new();
 
-    /// <summary>Why the tests cannot run here, or null when everything they need is installed.</summary>
+    /// <summary>
+    /// Why the tests cannot run here, or null when everything they need is installed: the packages must import
+    /// in the interpreter of the libpython the in-process bridge loads, and in <see cref="PythonHost.PythonExecutable"/>,
+    /// which the worker-process tests run.
+    /// </summary>
     public static string? Missing(string[] modules)
     {
-        var library = Probes.GetOrAdd("libpython", static _ =>
+        string library;
+        try
         {
-            try
-            {
-                PythonLibraryLocator.Find(null);
-                return null;
-            }
-            catch (PythonUnavailableException ex)
-            {
-                return ex.Message;
-            }
-        });
-        if (library is not null)
+            library = PythonLibraryLocator.Find(null);
+        }
+        catch (PythonUnavailableException ex)
         {
-            return library;
+            return ex.Message;
         }
 
-        foreach (var module in modules)
+        var interpreters = new[] { InterpreterOf(library), PythonHost.PythonExecutable }.Distinct();
+        foreach (var interpreter in interpreters)
         {
-            var reason = Probes.GetOrAdd(module, static name => Import(name));
-            if (reason is not null)
+            foreach (var module in modules.Prepend("sys"))
             {
-                return reason;
+                var reason = Probes.GetOrAdd($"{interpreter}\0{module}", static key =>
+                {
+                    var parts = key.Split('\0');
+                    return Import(parts[0], parts[1]);
+                });
+                if (reason is not null)
+                {
+                    return reason;
+                }
             }
         }
 
         return null;
     }
 
-    private static string? Import(string module)
+    /// <summary>The python executable beside a libpython: <c>PREFIX/lib[/ARCH]/libpython3.11.so…</c> gives <c>PREFIX/bin/python3.11</c>.</summary>
+    private static string InterpreterOf(string library)
     {
-        const string Python = "/usr/bin/python3";
-        if (!File.Exists(Python))
+        var name = Path.GetFileName(library);
+        var version = name.StartsWith("libpython", StringComparison.Ordinal) ? name["libpython".Length..].Split(".so")[0] : "3";
+        for (var directory = Path.GetDirectoryName(library); directory is not null; directory = Path.GetDirectoryName(directory))
         {
-            return $"{Python} is missing, so the Python package '{module}' cannot be checked (apt-get install python3).";
+            var candidate = Path.Combine(directory, "bin", $"python{version}");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
         }
 
-        using var process = Process.Start(new ProcessStartInfo(Python, ["-c", $"import {module}"])
+        return PythonHost.PythonExecutable;
+    }
+
+    private static string? Import(string python, string module)
+    {
+        if (!File.Exists(python))
+        {
+            return $"{python} is missing, so the Python package '{module}' cannot be checked (apt-get install python3).";
+        }
+
+        using var process = Process.Start(new ProcessStartInfo(python, ["-c", $"import {module}"])
         {
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -79,9 +100,9 @@ internal static class PythonAvailability
         if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
         {
             process.Kill();
-            return $"Importing the Python package '{module}' did not finish in 30 s.";
+            return $"Importing the Python package '{module}' with {python} did not finish in 30 s.";
         }
 
-        return process.ExitCode == 0 ? null : $"The Python package '{module}' is not installed (Debian: apt-get install python3-{module}).";
+        return process.ExitCode == 0 ? null : $"The Python package '{module}' is not installed for {python} (Debian: apt-get install python3-{module}).";
     }
 }
