@@ -68,7 +68,9 @@ declare -A server_pid=([native]="$host_pid" [gateway]="$host_pid" [flask-inproce
 # the scaling rows pinned to one core (1 worker) and to both (2 workers). A host's costs include its workers.
 processes_host() {
     local name="$1" port="$2" cpus="$3" processes="$4"
-    ASPNETCORE_URLS="http://127.0.0.1:$port" Logging__LogLevel__Default=Warning \
+    # The thread pool's idle spinning is turned off here: on a box whose cores are busy with Python workers it
+    # burns the CPU they need (README, "Choosing a mode").
+    DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 ASPNETCORE_URLS="http://127.0.0.1:$port" Logging__LogLevel__Default=Warning \
         taskset -c "$cpus" "$work/host/KestrelHost" --PythonGateway:Processes="$processes" \
         --PythonGateway:PythonExecutable=/usr/bin/python3 >"$work/$name.log" 2>&1 &
     pids+=($!)

@@ -139,14 +139,17 @@ def _serve(channel, bridge, app, strings, others):
             response.close()
             channel.send(b"Z")
             return
-        while not channel.check_stop():
+        sent = 0
+        # The host can only have asked to stop once it has a chunk: no look at the channel before the first.
+        while not (sent and channel.check_stop()):
             chunk = response.next()
             if type(chunk) is tuple:
                 head, chunk = chunk
-                channel.send(b"H", head.encode("utf-8"), flush=chunk is None)
+                channel.send(b"H", head.encode("utf-8"), flush=False)
             if chunk is None:
                 break
             channel.send(b"B", chunk)
+            sent += 1
         response.close()
     except BaseException as error:
         try:
