@@ -76,7 +76,7 @@ public sealed class PythonGateway : IDisposable
         };
         foreach (var path in value.Paths)
         {
-            resolved.Paths.Add(string.IsNullOrEmpty(root) || Path.IsPathRooted(path) ? path : Path.Combine(root, path));
+            resolved.Paths.Add(Resolve(path, root));
         }
 
         var shared = gatewayOptions?.Value ?? new GatewayOptions();
@@ -108,6 +108,23 @@ public sealed class PythonGateway : IDisposable
             // After the server has finished its requests, not before.
             lifetime?.ApplicationStopped.Register(_supervisor.Dispose);
         }
+    }
+
+    /// <summary>
+    /// A relative <see cref="PythonGatewayOptions.Paths"/> entry: from the content root when it is there (the project
+    /// folder under <c>dotnet run</c>), else from the app's own folder, where <c>CopyToOutputDirectory</c> puts the
+    /// <c>.py</c> files of a published app started from elsewhere.
+    /// </summary>
+    internal static string Resolve(string path, string? contentRoot)
+    {
+        if (Path.IsPathRooted(path))
+        {
+            return path;
+        }
+
+        var fromRoot = Path.GetFullPath(path, string.IsNullOrEmpty(contentRoot) ? Directory.GetCurrentDirectory() : contentRoot);
+        var fromApp = Path.GetFullPath(path, AppContext.BaseDirectory);
+        return Directory.Exists(fromRoot) || !Directory.Exists(fromApp) ? fromRoot : fromApp;
     }
 
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>

@@ -30,7 +30,8 @@ public sealed class PythonGatewayOptions
 
     /// <summary>
     /// Directories put at the front of <c>sys.path</c>, in this order, before any app is loaded. A relative
-    /// entry is taken from the current directory.
+    /// entry is taken from the host's content root, or, when it is not there, from the app's own folder
+    /// (<see cref="AppContext.BaseDirectory"/>, where <c>CopyToOutputDirectory</c> puts <c>.py</c> files).
     /// </summary>
     public IList<string> Paths { get; } = [];
 

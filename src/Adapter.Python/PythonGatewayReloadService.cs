@@ -38,7 +38,7 @@ internal sealed class PythonGatewayReloadService(
             _debounce = new Timer(static state => ((PythonGatewayReloadService)state!).Reload("a .py file changed"), this, Timeout.Infinite, Timeout.Infinite);
             foreach (var path in options.Value.Paths)
             {
-                var full = Path.IsPathRooted(path) ? path : Path.Combine(environment.ContentRootPath, path);
+                var full = PythonGateway.Resolve(path, environment.ContentRootPath);
                 if (!Directory.Exists(full))
                 {
                     continue;

@@ -117,6 +117,26 @@ def capture_output(emit):
     logging.getLogger().addHandler(_HostHandler(emit))
     sys.stdout = _LineWriter(emit, "stdout", logging.INFO)
     sys.stderr = _LineWriter(emit, "stderr", logging.WARNING)
+    logging.basicConfig = _basic_config
+
+
+_original_basic_config = logging.basicConfig
+
+
+def _basic_config(**kwargs):
+    """logging.basicConfig, still doing its job with the host's handler in place (the original does nothing
+    once the root logger has a handler): a level and a format apply to the host's handler; a file, a
+    stream or handlers of the app's own are set up as the original sets them up."""
+    root = logging.getLogger()
+    ours = [handler for handler in root.handlers if isinstance(handler, _HostHandler)]
+    if kwargs.get("force") or len(ours) != len(root.handlers) or {"filename", "stream", "handlers"} & kwargs.keys():
+        return _original_basic_config(**kwargs)
+    if "level" in kwargs:
+        root.setLevel(kwargs["level"])
+    if "format" in kwargs:
+        formatter = logging.Formatter(kwargs["format"], kwargs.get("datefmt"), kwargs.get("style", "%"))
+        for handler in ours:
+            handler.setFormatter(formatter)
 
 
 def _describe(error):

@@ -166,8 +166,6 @@ internal sealed class GatewayExchange
 
     public void ThrowIfFailed() => _failure?.Throw();
 
-    /// <summary>True when the app failed after its headers with a failure the adapter logged whole: the middleware aborts the connection itself.</summary>
-    public bool AbortAfterBody { get; private set; }
 
     /// <summary>Counts the request's outcome; only the first call per request counts.</summary>
     public void MarkAnswered(GatewayResult result)
@@ -366,18 +364,13 @@ internal sealed class GatewayExchange
             else
             {
                 // Rethrown into Kestrel, which ends the connection after the bytes already sent and
-                // without the final chunk: the client sees a truncated response, never a complete one. A failure
-                // the adapter has logged whole (a Python traceback) ends the connection here instead.
+                // without the final chunk: the client sees a truncated response, never a complete one.
                 GatewayLog.AppFailedAfterResponse(Logger, Method, LogPath, exception);
-                if (exception is GatewayForeignException or GatewayUpstreamException)
-                {
-                    // The middleware ends the connection once the bytes already handed over are flushed.
-                    AbortAfterBody = true;
-                }
-                else
-                {
-                    _failure = ExceptionDispatchInfo.Capture(exception);
-                }
+                // A failure the adapter has logged whole (a Python traceback) goes on as a one-line stand-in, so
+                // Kestrel's own entry for it does not repeat the traceback.
+                _failure = ExceptionDispatchInfo.Capture(exception is GatewayForeignException or GatewayUpstreamException
+                    ? new GatewayAppFailedException("The app failed after its response started; the adapter's event 2 has the details.")
+                    : exception);
             }
         }
         finally

@@ -82,15 +82,32 @@ internal sealed class GatewayHandler
         await Run(exchange).ConfigureAwait(false);
     }
 
-    private Task TooLarge(GatewayExchange exchange, long length)
+    private async Task TooLarge(GatewayExchange exchange, long length)
     {
         var context = exchange.Context;
-        var refusal = new BadHttpRequestException(
-            $"The request's Content-Length {length} is over the server's MaxRequestBodySize.", StatusCodes.Status413PayloadTooLarge);
+        BadHttpRequestException refusal;
+        try
+        {
+            // Kestrel's own refusal, from a first read: it then closes the connection after the 413 instead of
+            // draining a body it will not take (which would reset the connection under the client).
+            await context.Request.BodyReader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
+            refusal = new BadHttpRequestException(
+                $"The request's Content-Length {length} is over the server's MaxRequestBodySize.", StatusCodes.Status413PayloadTooLarge);
+        }
+        catch (BadHttpRequestException kestrel)
+        {
+            refusal = kestrel;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            GatewayLog.ClientDisconnected(Logger, exchange.Method, exchange.LogPath);
+            exchange.MarkAnswered(GatewayResult.Canceled);
+            return;
+        }
+
         GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, refusal.StatusCode, refusal);
         exchange.MarkAnswered(GatewayResult.Failed);
         context.Response.StatusCode = refusal.StatusCode;
-        return Task.CompletedTask;
     }
 
     private Task Run(GatewayExchange exchange) => _pool.TryEnqueue(exchange) ? WaitAsync(exchange) : Refuse(exchange);
@@ -136,28 +153,7 @@ internal sealed class GatewayHandler
         }
 
         exchange.CountOutcome();
-        if (exchange.AbortAfterBody)
-        {
-            // Cut short without rethrowing (which would log the failure a second time): what was sent goes out first.
-            await AbortAfterFlushAsync(exchange.Context).ConfigureAwait(false);
-            return;
-        }
-
         exchange.ThrowIfFailed();
-    }
-
-    private static async Task AbortAfterFlushAsync(HttpContext context)
-    {
-        try
-        {
-            await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
-        {
-            // The client is gone already.
-        }
-
-        context.Abort();
     }
 
     private static void AnswerTimedOut(HttpContext context)

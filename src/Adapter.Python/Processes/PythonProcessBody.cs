@@ -18,7 +18,6 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
     : IEnumerable<byte[]>, IEnumerator<byte[]>
 {
     private const int MaxRead = 1024 * 1024;
-    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(2);
 
     private byte[] _current = [];
     private byte[]? _prefetched;
@@ -44,6 +43,9 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                 return this;
             case (byte)'F':
                 var file = OpenFile(payload);
+
+                // Open now: the worker may close (and so delete) a temporary file.
+                worker.TrySend((byte)'A', []);
                 try
                 {
                     // The worker closes the app's iterable right after it names the file.
@@ -79,6 +81,12 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
         }
 
         var (kind, payload) = Next();
+        if (kind == (byte)'F')
+        {
+            // The worker sends a file only as the whole body; after chunks it would be lost, so say so.
+            throw new InvalidOperationException("The Python worker process sent a file after body chunks.");
+        }
+
         if (kind != (byte)'B')
         {
             return false;
@@ -121,7 +129,8 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                     _inputFailure?.Throw();
                     throw new PythonAppException($"The Python app '{target}' raised {PythonWorkerProcess.Text(frame.Payload)}");
                 case (byte)'Z':
-                    Release(reusable: true);
+                    // A byte in Z: the worker ends after this response (it got a SIGTERM), so it is not reused.
+                    Release(reusable: frame.Payload.Length == 0);
                     return frame;
                 default:
                     return frame;
@@ -182,8 +191,8 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
             return;
         }
 
-        // Killed if it does not end the response in time, so this thread never waits long.
-        using var deadline = new Timer(static w => ((PythonWorkerProcess)w!).Kill(), worker, StopTimeout, Timeout.InfiniteTimeSpan);
+        // The app stops at its next chunk or write; one that is stuck meanwhile is killed by the supervisor once
+        // silent past the request timeout, which ends this wait too.
         worker.TrySend((byte)'S', []);
         while (worker.Receive() is { } frame)
         {
@@ -192,7 +201,10 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                 case (byte)'I':
                     worker.TrySend((byte)'S', []);
                     break;
-                case (byte)'Z' or (byte)'X':
+                case (byte)'Z':
+                    Release(reusable: frame.Payload.Length == 0);
+                    return;
+                case (byte)'X':
                     Release(reusable: true);
                     return;
             }

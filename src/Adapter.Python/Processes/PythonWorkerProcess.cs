@@ -24,6 +24,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     private readonly Queue<string> _tail = new();
     private readonly byte[] _header = new byte[5];
     private long _waitingSince;
+    private bool _held;
     private int _state;
 
     private PythonWorkerProcess(Process process, int generation, int limit)
@@ -88,9 +89,9 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     {
         try
         {
+            // Timed only: the untimed wait also waits for the end of stderr, which a child the app started may hold open.
             if (_process.WaitForExit(timeout))
             {
-                _process.WaitForExit();
                 RecordExit();
             }
         }
@@ -178,13 +179,20 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// <summary>Reads the next frame; null when the worker is gone (EOF or a broken pipe).</summary>
     public (byte Kind, byte[] Payload)? Receive()
     {
-        Volatile.Write(ref _waitingSince, Stopwatch.GetTimestamp());
+        // wsgi.errors text does not count as the app making progress: the silence clock runs on across it.
+        if (Volatile.Read(ref _waitingSince) == 0)
+        {
+            Volatile.Write(ref _waitingSince, Stopwatch.GetTimestamp());
+        }
+
+        var keepClock = false;
         try
         {
             _fromWorker.ReadExactly(_header);
             var length = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1));
             var payload = length == 0 ? [] : new byte[length];
             _fromWorker.ReadExactly(payload);
+            keepClock = _header[0] == (byte)'E';
             return (_header[0], payload);
         }
         catch (Exception ex) when (ex is EndOfStreamException or IOException or ObjectDisposedException)
@@ -193,8 +201,18 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         }
         finally
         {
-            Volatile.Write(ref _waitingSince, 0);
+            if (!keepClock)
+            {
+                Volatile.Write(ref _waitingSince, 0);
+            }
         }
+    }
+
+    /// <summary>True while a request thread or the start handshake reads and writes the pipe: only then may it not be disposed.</summary>
+    public bool Held
+    {
+        get => Volatile.Read(ref _held);
+        set => Volatile.Write(ref _held, value);
     }
 
     /// <summary>Sends a frame, false when the worker is gone.</summary>
@@ -224,7 +242,10 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         }
     }
 
-    /// <summary>SIGTERM: Python's default action ends the process at once, even inside a spinning app.</summary>
+    /// <summary>
+    /// SIGTERM: the worker ends at once if idle; inside a request it writes where the app is to stderr and ends
+    /// after the request, so a stuck one needs the SIGKILL that follows.
+    /// </summary>
     public void Terminate()
     {
         if (!_process.HasExited)
@@ -238,7 +259,8 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     {
         try
         {
-            _process.Kill();
+            // With the app's own children, which would otherwise outlive it (and hold its stderr open).
+            _process.Kill(entireProcessTree: true);
         }
         catch (InvalidOperationException)
         {

@@ -66,13 +66,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         _metrics = metrics;
         _paths = [.. options.Paths.Select(static p => Path.GetFullPath(p))];
         _scripts = Directory.CreateTempSubdirectory("adapter-python-");
-        foreach (var name in (string[])["adapter_bridge.py", "gateway_worker.py"])
-        {
-            using var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
-                ?? throw new InvalidOperationException($"The {name} resource is missing.");
-            using var file = File.Create(Path.Combine(_scripts.FullName, name));
-            resource.CopyTo(file);
-        }
+        WriteScripts();
 
         metrics.ObserveWorkers(() => _snapshot);
         _loop = Task.Run(RunAsync);
@@ -107,6 +101,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             {
                 if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryChangeState(PythonWorkerState.Idle, PythonWorkerState.Busy))
                 {
+                    worker.Held = true;
                     return worker;
                 }
 
@@ -136,6 +131,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     public void Release(PythonWorkerProcess worker, bool reusable)
     {
         worker.Served++;
+        worker.Held = false;
         var spent = worker.Limit != 0 && worker.Served >= worker.Limit;
         if (reusable && !spent && !_stopping && worker.Generation == Volatile.Read(ref _generation)
             && worker.TryChangeState(PythonWorkerState.Busy, PythonWorkerState.Idle))
@@ -173,6 +169,25 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     }
 
     private void Post(object message) => _events.Writer.TryWrite(message);
+
+    /// <summary>Writes the worker's scripts, again when missing: a temporary-files cleaner may have removed them from a long-running host.</summary>
+    private void WriteScripts()
+    {
+        _scripts.Create();
+        foreach (var name in (string[])["adapter_bridge.py", "gateway_worker.py"])
+        {
+            var path = Path.Combine(_scripts.FullName, name);
+            if (File.Exists(path))
+            {
+                continue;
+            }
+
+            using var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
+                ?? throw new InvalidOperationException($"The {name} resource is missing.");
+            using var file = File.Create(path);
+            resource.CopyTo(file);
+        }
+    }
 
     private async Task RunAsync()
     {
@@ -301,16 +316,18 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         PythonWorkerProcess worker;
         try
         {
+            WriteScripts();
             worker = PythonWorkerProcess.Start(
                 _options.PythonExecutable, Path.Combine(_scripts.FullName, "gateway_worker.py"), _paths, generation, limit, _loggers,
                 w => Post(new Exited(w)));
         }
-        catch (PythonUnavailableException ex)
+        catch (Exception ex) when (ex is PythonUnavailableException or IOException or UnauthorizedAccessException)
         {
             OnStartFailed(new StartFailed(generation, null, ex.Message));
             return false;
         }
 
+        worker.Held = true;
         _workers.Add(worker);
         var targets = _targets.Select(static (target, index) => (target, index)).Where(static t => t.target is not null).ToArray();
         _ = Task.Run(() => Handshake(worker, targets!));
@@ -319,6 +336,24 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
     /// <summary>Off the loop: has the new worker import every app, then reports it ready or failed.</summary>
     private void Handshake(PythonWorkerProcess worker, (string Target, int Index)[] targets)
+    {
+        object outcome;
+        try
+        {
+            outcome = Import(worker, targets);
+        }
+        catch (Exception ex)
+        {
+            outcome = new StartFailed(worker.Generation, worker, $"The Python worker process {worker.Id} failed to start: {ex.Message}");
+        }
+
+        // Let go before the loop hears of it: from then on the loop may dispose the worker.
+        worker.Held = false;
+        Post(outcome);
+    }
+
+    /// <summary>Sends every load and reads every answer: <see cref="Ready"/> or <see cref="StartFailed"/>.</summary>
+    private object Import(PythonWorkerProcess worker, (string Target, int Index)[] targets)
     {
         using var deadline = new Timer(static w => ((PythonWorkerProcess)w!).Kill(), worker, _options.StartTimeout, Timeout.InfiniteTimeSpan);
         foreach (var (target, index) in targets)
@@ -331,20 +366,18 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             if (answer is not { } frame)
             {
                 worker.WaitForExit(TimeSpan.FromSeconds(2));
-                Post(new StartFailed(worker.Generation, worker,
+                return new StartFailed(worker.Generation, worker,
                     $"Cannot load '{target}': the Python worker process {worker.Id} ended while importing it ({worker.ExitDescription ?? "no exit status"}; "
-                    + $"the start timeout is {_options.StartTimeout.TotalSeconds:0.###} s). Its last output:\n{worker.Tail()}"));
-                return;
+                    + $"the start timeout is {_options.StartTimeout.TotalSeconds:0.###} s). Its last output:\n{worker.Tail()}");
             }
 
             if (frame.Kind != (byte)'K')
             {
-                Post(new StartFailed(worker.Generation, worker, $"Cannot load '{target}': {PythonWorkerProcess.Text(frame.Payload)}"));
-                return;
+                return new StartFailed(worker.Generation, worker, $"Cannot load '{target}': {PythonWorkerProcess.Text(frame.Payload)}");
             }
         }
 
-        Post(new Ready(worker));
+        return new Ready(worker);
     }
 
     private void OnReady(PythonWorkerProcess worker)
@@ -426,6 +459,11 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             worker.StoppingSince = Stopwatch.GetTimestamp();
             worker.Kill();
         }
+        else
+        {
+            // Its exit was handled while the handshake still held it.
+            failed.Worker?.Dispose();
+        }
 
         if (_pending is { } pending && failed.Generation == pending.Number)
         {
@@ -478,9 +516,9 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             Backoff();
         }
 
-        // A worker a request thread still holds is disposed when it comes back (Retired): its last frames may
-        // still be in the pipe.
-        if (state != PythonWorkerState.Busy)
+        // A worker a request thread or its handshake still holds is disposed when it comes back (Retired, or a
+        // failed start): its last frames may still be in the pipe, and nothing may be disposed under a read.
+        if (!worker.Held)
         {
             worker.Dispose();
         }
@@ -489,7 +527,10 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private void Reap(PythonWorkerProcess worker)
     {
         _workers.Remove(worker);
-        worker.Dispose();
+        if (!worker.Held)
+        {
+            worker.Dispose();
+        }
     }
 
     private void Backoff()

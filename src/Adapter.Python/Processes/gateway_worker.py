@@ -40,16 +40,21 @@ class Channel:
         self._read_fd = read_fd
         self._buffer = bytearray()
         self._writer = open(write_fd, "wb", buffering=65536)
+        # An app's own threads may write to wsgi.errors while the request's thread sends chunks.
+        self._lock = threading.Lock()
         self.stopped = False
+        self.in_request = False
+        self.body_sent = False
 
     def send(self, kind, payload=b"", flush=True):
         """Writes a frame; ``flush=False`` keeps it buffered until the next flushed frame (status and headers
         go out with the first chunk, in one write)."""
-        self._writer.write(_HEADER.pack(kind, len(payload)))
-        if payload:
-            self._writer.write(payload)
-        if flush:
-            self._writer.flush()
+        with self._lock:
+            self._writer.write(_HEADER.pack(kind, len(payload)))
+            if payload:
+                self._writer.write(payload)
+            if flush:
+                self._writer.flush()
 
     def _fill(self, size):
         """Reads until ``size`` bytes are buffered; False at EOF."""
@@ -86,6 +91,7 @@ class Channel:
             raise ClientGone("the client disconnected")
         if head is not None:
             self.send(b"H", head.encode("utf-8"), flush=False)
+        self.body_sent = True
         self.send(b"B", data)
 
     def ReadInto(self, _id, buffer):
@@ -104,6 +110,10 @@ class Channel:
         return count
 
     def Error(self, _id, text):
+        if not self.in_request:
+            # A thread that kept wsgi.errors past its request: the host's log still gets it, not the next request.
+            sys.stderr.write(text if text.endswith("\n") else text + "\n")
+            return
         self.send(b"E", text.encode("utf-8", "surrogateescape"))
 
 
@@ -124,20 +134,32 @@ def _send_file(channel, result, request):
     if head is not None:
         channel.send(b"H", head.encode("utf-8"), flush=False)
     channel.send(b"F", _U64.pack(offset) + path.encode("utf-8", "surrogateescape"))
+    # The file stays open (a temporary file, say, still exists) until the host has opened it too.
+    channel.receive()
     return True
 
 
 def _serve(channel, bridge, app, strings, others):
     channel.stopped = False
+    channel.body_sent = False
+    channel.in_request = True
+    try:
+        _respond(channel, bridge, app, strings, others)
+    finally:
+        channel.in_request = False
+
+
+def _respond(channel, bridge, app, strings, others):
     try:
         response = bridge.run(app, strings, others, 0, _PROCESS_FLAGS)
     except BaseException as error:
         channel.send(b"X", bridge._describe(error).encode("utf-8", "replace"))
         return
     try:
-        if response._request.head is not None and _send_file(channel, response._result, response._request):
+        if (not channel.body_sent and response._request.head is not None
+                and _send_file(channel, response._result, response._request)):
             response.close()
-            channel.send(b"Z")
+            channel.send(b"Z", _end())
             return
         sent = 0
         # The host can only have asked to stop once it has a chunk: no look at the channel before the first.
@@ -148,6 +170,7 @@ def _serve(channel, bridge, app, strings, others):
                 channel.send(b"H", head.encode("utf-8"), flush=False)
             if chunk is None:
                 break
+            channel.body_sent = True
             channel.send(b"B", chunk)
             sent += 1
         response.close()
@@ -158,7 +181,12 @@ def _serve(channel, bridge, app, strings, others):
             pass
         channel.send(b"X", bridge._describe(error).encode("utf-8", "replace"))
         return
-    channel.send(b"Z")
+    channel.send(b"Z", _end())
+
+
+def _end():
+    """Z's payload: one byte when this worker ends after the response (a SIGTERM came), so the host retires it."""
+    return b"\x01" if _state["terminate"] else b""
 
 
 _state = {"busy": False, "terminate": False}
@@ -176,10 +204,18 @@ def _on_terminate(_signum, frame):
     sys.stderr.flush()
 
 
+_log_lock = threading.Lock()
+
+
 def _log_to_host(level, name, text):
-    # One line on stderr per entry, marked so the host can tell it from raw output (a C library's, say).
-    line = "\x1e%d\x1f%s\x1f%s\n" % (level, name, text.replace("\n", "\x1d"))
-    os.write(2, line.encode("utf-8", "backslashreplace"))
+    # One line on stderr per entry, marked so the host can tell it from raw output (a C library's, say); its
+    # line breaks travel as \x1d, since the host splits stderr at CR and LF.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\x1d")
+    data = ("\x1e%d\x1f%s\x1f%s\n" % (level, name, text)).encode("utf-8", "backslashreplace")
+    with _log_lock:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(2, view):]
 
 
 def _watch_parent(parent):
