@@ -127,6 +127,22 @@ public sealed class PythonGateway : IDisposable
         return Directory.Exists(fromRoot) || !Directory.Exists(fromApp) ? fromRoot : fromApp;
     }
 
+    /// <summary>The gateway's health: worker processes ready to serve, or CPython running in-process.</summary>
+    internal (bool Healthy, bool Degraded, string Description) Health()
+    {
+        if (_supervisor is null)
+        {
+            return (true, false, $"CPython {PythonRuntime.Version} runs in-process.");
+        }
+
+        var (ready, target, loaded) = _supervisor.Readiness();
+        return !loaded
+            ? (true, false, "No Python app is loaded yet.")
+            : ready == 0
+                ? (false, false, $"No Python worker process is ready (0 of {target}).")
+                : (true, ready < target, $"{ready} of {target} Python worker processes ready.");
+    }
+
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>
     public bool UsesProcesses => _supervisor is not null;
 

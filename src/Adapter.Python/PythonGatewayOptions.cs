@@ -10,8 +10,21 @@ public sealed class PythonGatewayOptions
     /// </summary>
     public int Processes { get; set; } = Environment.ProcessorCount;
 
+    /// <summary>
+    /// Apps that <c>MapPythonApps()</c> mounts, by prefix: <c>"/"</c> for the root, <c>"/admin"</c> for a mount (its
+    /// SCRIPT_NAME), each a target as <see cref="PythonGateway.Load"/> takes it. From configuration:
+    /// <c>"PythonGateway": { "Apps": { "/": "hello:app", "/admin": "mysite.wsgi:application" } }</c>.
+    /// </summary>
+    public IDictionary<string, string> Apps { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>Processes mode: the Python interpreter the workers run. Default: <c>python3</c> from <c>PATH</c>.</summary>
     public string PythonExecutable { get; set; } = "python3";
+
+    /// <summary>
+    /// Processes mode: reload the workers when a <c>.py</c> file under <see cref="Paths"/> changes (gunicorn's
+    /// <c>--reload</c>). Null (the default): only in the Development environment.
+    /// </summary>
+    public bool? ReloadOnChange { get; set; }
 
     /// <summary>Processes mode: a worker is replaced after this many requests; 0 never replaces it.</summary>
     public int MaxRequests { get; set; }

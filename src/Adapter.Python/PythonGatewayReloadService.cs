@@ -8,8 +8,8 @@ namespace Adapter;
 
 /// <summary>
 /// Reloads the Python worker processes on SIGHUP (gunicorn's signal; without this the runtime's default ends the
-/// host), and in the Development environment whenever a <c>.py</c> file under <see cref="PythonGatewayOptions.Paths"/>
-/// changes (gunicorn's <c>--reload</c>).
+/// host), and whenever a <c>.py</c> file under <see cref="PythonGatewayOptions.Paths"/> changes when
+/// <see cref="PythonGatewayOptions.ReloadOnChange"/> says so (by default in the Development environment; gunicorn's <c>--reload</c>).
 /// </summary>
 internal sealed class PythonGatewayReloadService(
     IServiceProvider services, IHostEnvironment environment, IOptions<PythonGatewayOptions> options, ILoggerFactory loggerFactory) : IHostedService, IDisposable
@@ -32,7 +32,7 @@ internal sealed class PythonGatewayReloadService(
             });
         }
 
-        if (environment.IsDevelopment() && options.Value.Processes > 0)
+        if ((options.Value.ReloadOnChange ?? environment.IsDevelopment()) && options.Value.Processes > 0)
         {
             // Saving a file often writes it several times: one reload once the writes have been quiet a moment.
             _debounce = new Timer(static state => ((PythonGatewayReloadService)state!).Reload("a .py file changed"), this, Timeout.Infinite, Timeout.Infinite);

@@ -30,6 +30,12 @@ public static class PythonGatewayServiceCollectionExtensions
 
         services.TryAddSingleton<PythonGateway>();
         services.AddHostedService<PythonGatewayReloadService>();
+        if (!services.Any(static d => d.ServiceType == typeof(PythonGatewayHealthCheck)))
+        {
+            // Reported by app.MapHealthChecks("/healthz"): workers ready, or the interpreter running.
+            services.AddSingleton<PythonGatewayHealthCheck>();
+            services.AddHealthChecks().AddCheck<PythonGatewayHealthCheck>(PythonGatewayHealthCheck.Name);
+        }
         return services;
     }
 }

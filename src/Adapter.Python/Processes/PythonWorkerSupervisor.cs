@@ -90,6 +90,14 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         return done.Task;
     }
 
+    /// <summary>For the health check: workers of the current generation ready or serving, the target count, and whether any app is loaded.</summary>
+    public (int Ready, int Target, bool Loaded) Readiness()
+    {
+        var generation = Volatile.Read(ref _generation);
+        var ready = _snapshot.Count(w => w.Generation == generation && w.State is PythonWorkerState.Idle or PythonWorkerState.Busy && !w.HasExited);
+        return (ready, _processes, generation != 0);
+    }
+
     /// <summary>Takes a ready worker of the current generation, waiting for one up to the request timeout.</summary>
     /// <exception cref="GatewayUpstreamException">None became free in time, or the gateway is stopping.</exception>
     public PythonWorkerProcess Acquire()
