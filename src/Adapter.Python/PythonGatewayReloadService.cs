@@ -55,7 +55,10 @@ internal sealed class PythonGatewayReloadService(
                 watcher.Deleted += changed;
                 watcher.Renamed += (_, _) => _debounce.Change(Quiet, Timeout.InfiniteTimeSpan);
                 watcher.EnableRaisingEvents = true;
-                _watchers.Add(watcher);
+                lock (_watchers)
+                {
+                    _watchers.Add(watcher);
+                }
             }
         }
 
@@ -70,14 +73,21 @@ internal sealed class PythonGatewayReloadService(
 
     public void Dispose()
     {
-        _hangUp?.Dispose();
-        _hangUp = null;
-        foreach (var watcher in _watchers)
+        // Both the host's StopAsync and the container call this, and under WebApplicationFactory two StopAsync calls
+        // can run at once (the factory's and the app's own Run): each watcher is taken out once, under the lock.
+        Interlocked.Exchange(ref _hangUp, null)?.Dispose();
+        FileSystemWatcher[] watchers;
+        lock (_watchers)
+        {
+            watchers = [.. _watchers];
+            _watchers.Clear();
+        }
+
+        foreach (var watcher in watchers)
         {
             watcher.Dispose();
         }
 
-        _watchers.Clear();
         _debounce?.Dispose();
     }
 

@@ -1,0 +1,40 @@
+"""WSGI apps for the gateway command's tests: a slow app that says when it has started, its process's id, a greeting,
+and, on demand, a slow import (so a replacement worker's time before it is ready can be seen)."""
+import os
+import tempfile
+import time
+from urllib.parse import parse_qs
+
+# A worker whose parent (the host) left this file imports slowly, as many seconds as the file says.
+_SLOW_IMPORT = os.path.join(tempfile.gettempdir(), "adapter-cli-apps-slow-import-%d" % os.getppid())
+if os.path.exists(_SLOW_IMPORT):
+    with open(_SLOW_IMPORT) as _file:
+        time.sleep(float(_file.read().strip() or "2"))
+
+
+def _query(environ):
+    return {key: values[0] for key, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+
+def _text(start_response, text):
+    body = text.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def hello_app(environ, start_response):
+    return _text(start_response, "hello from cli_apps")
+
+
+def pid_app(environ, start_response):
+    return _text(start_response, str(os.getpid()))
+
+
+def slow_app(environ, start_response):
+    """?mark=PATH: writes PATH once the request has reached the app; ?sleep=SECONDS: then sleeps."""
+    query = _query(environ)
+    if "mark" in query:
+        with open(query["mark"], "w") as mark:
+            mark.write("started")
+    time.sleep(float(query.get("sleep", "0")))
+    return _text(start_response, "slept")
