@@ -69,7 +69,15 @@ internal sealed class PythonDispatch
     {
         if (Loggers is { } loggers)
         {
-            PythonLogging.Write(loggers, level, name, text);
+            try
+            {
+                PythonLogging.Write(loggers, level, name, text);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The host that set Loggers has stopped while another in the process still serves (tests start
+                // several): its factory refuses new loggers. The line is lost, not turned into a failed request.
+            }
         }
     }
 
