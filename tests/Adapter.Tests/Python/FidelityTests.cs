@@ -314,6 +314,7 @@ public sealed class FidelityTests
         }
 
         Assert.Contains("using Adapter;", readme, StringComparison.Ordinal);
+        Assert.Contains("`Adapter.Cli`", readme, StringComparison.Ordinal);
 
         // Besides the three libraries, src holds the gateway command, a .NET tool (Adapter.Cli) and no library.
         var projects = Directory.GetFiles(Path.Combine(RepositoryRoot, "src"), "*.csproj", SearchOption.AllDirectories);
