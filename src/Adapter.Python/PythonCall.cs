@@ -22,7 +22,34 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
     public TextWriter? Errors => errors;
 
     /// <summary>The request body's failure, once a read failed: the request's outcome, whatever the app made of it.</summary>
-    public System.Runtime.ExceptionServices.ExceptionDispatchInfo? InputFailure { get; set; }
+    public System.Runtime.ExceptionServices.ExceptionDispatchInfo? InputFailure { get; private set; }
+
+    /// <summary>
+    /// Reads the request body for wsgi.input, in both modes: the bytes read, 0 at its end, -1 once it failed (too
+    /// large, malformed, cut short; kept in <see cref="InputFailure"/>, and every later read answers -1 too).
+    /// </summary>
+    public int ReadInput(Span<byte> buffer)
+    {
+        if (InputFailure is not null)
+        {
+            return -1;
+        }
+
+        if (input is null)
+        {
+            return 0;
+        }
+
+        try
+        {
+            return input.Read(buffer);
+        }
+        catch (Exception ex)
+        {
+            InputFailure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            return -1;
+        }
+    }
 
     public static PythonCall Register(StartResponse startResponse, Stream? input, TextWriter? errors)
     {

@@ -4,8 +4,8 @@ namespace Adapter;
 
 /// <summary>
 /// Builds the Python environ, a real <c>dict</c>, from the adapter's environ (PEP 3333). CGI values become
-/// native strings: text whose characters all fit in Latin-1 as is, anything else as the Latin-1 reading of
-/// its UTF-8 bytes, which is what Python servers give. SCRIPT_NAME and PATH_INFO come from the raw request
+/// native strings: ASCII text as is, anything else as the Latin-1 reading of its UTF-8 bytes (the bytes
+/// Kestrel decoded), which is what Python servers give. SCRIPT_NAME and PATH_INFO come from the raw request
 /// target, so a path that is not valid UTF-8 still arrives byte for byte; when C# middleware rewrote them,
 /// the rewritten text is used, as UTF-8. wsgi.input, wsgi.errors and wsgi.file_wrapper are set by the
 /// bridge; other .NET objects (the HttpContext, the abort token) stay in .NET.
@@ -67,8 +67,8 @@ internal static class PythonEnviron
             case string text:
                 var native = key switch
                 {
-                    EnvironKeys.PathInfo => lists.PathInfo ?? FromUtf8Path(text),
-                    EnvironKeys.ScriptName => lists.ScriptName ?? FromUtf8Path(text),
+                    EnvironKeys.PathInfo => lists.PathInfo ?? Native(text),
+                    EnvironKeys.ScriptName => lists.ScriptName ?? Native(text),
                     _ => Native(text),
                 };
                 Append(lists.Strings, key, native);
@@ -99,27 +99,11 @@ internal static class PythonEnviron
 
     /// <summary>
     /// A PEP 3333 native string for <paramref name="text"/>: its UTF-8 bytes read as Latin-1, the bytes Kestrel
-    /// decoded (a header sent as UTF-8 <c>café</c> becomes <c>'caf\xc3\xa9'</c>, as gunicorn gives it).
+    /// decoded (a header sent as UTF-8 <c>café</c> becomes <c>'caf\xc3\xa9'</c>, as gunicorn gives it; a path
+    /// <c>/café</c> that C# middleware rewrote becomes <c>/cafÃ©</c>).
     /// </summary>
-    public static string Native(string text)
-    {
-        foreach (var c in text)
-        {
-            if (c > '\u007F')
-            {
-                return Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(text));
-            }
-        }
-
-        return text;
-    }
-
-    /// <summary>
-    /// A decoded path as Python servers give it: the adapter's SCRIPT_NAME and PATH_INFO are UTF-8 decoded, so
-    /// their UTF-8 bytes are read back as Latin-1 ("/café" becomes "/cafÃ©").
-    /// </summary>
-    private static string FromUtf8Path(string path) =>
-        Ascii.IsValid(path) ? path : Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(path));
+    public static string Native(string text) =>
+        Ascii.IsValid(text) ? text : Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(text));
 
     /// <summary>
     /// SCRIPT_NAME and PATH_INFO from the raw target's bytes, read as Latin-1; nulls when the raw target cannot
@@ -150,7 +134,7 @@ internal static class PythonEnviron
         }
 
         var full = Encoding.Latin1.GetString(PercentDecoder.DecodeBytes(rawPath));
-        var prefix = FromUtf8Path(scriptName);
+        var prefix = Native(scriptName);
         if (!full.StartsWith(prefix, StringComparison.Ordinal))
         {
             return (null, null);

@@ -83,11 +83,10 @@ public sealed class PythonGateway : IDisposable
         if (resolved.Processes == 0)
         {
             PythonDispatch.Instance.Loggers = loggerFactory;
-        }
-
-        if (resolved.Processes == 0 && PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.Paths))
-        {
-            PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
+            if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.Paths))
+            {
+                PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
+            }
         }
 
         var poolOptions = new GatewayOptions

@@ -166,7 +166,6 @@ internal sealed class GatewayExchange
 
     public void ThrowIfFailed() => _failure?.Throw();
 
-
     /// <summary>Counts the request's outcome; only the first call per request counts.</summary>
     public void MarkAnswered(GatewayResult result)
     {

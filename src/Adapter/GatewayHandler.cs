@@ -65,27 +65,38 @@ internal sealed class GatewayHandler
             // Nothing consumed: wsgi.input reads the buffered bytes from the pipe without waiting.
             reader.AdvanceTo(result.Buffer.Start);
         }
-        catch (BadHttpRequestException bad) when (!GatewayInputStream.IsCutShort(bad))
-        {
-            GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, bad.StatusCode, bad);
-            exchange.MarkAnswered(GatewayResult.Failed);
-            context.Response.StatusCode = bad.StatusCode;
-            return;
-        }
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
-            GatewayLog.ClientDisconnected(Logger, exchange.Method, exchange.LogPath);
-            exchange.MarkAnswered(GatewayResult.Canceled);
+            AnswerBodyFailure(exchange, ex);
             return;
         }
 
         await Run(exchange).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A request body that failed before the app ran: a malformed or refused body (400, 413) is answered with its
+    /// status; a client that left is counted canceled.
+    /// </summary>
+    private void AnswerBodyFailure(GatewayExchange exchange, Exception failure)
+    {
+        if (failure is BadHttpRequestException bad && !GatewayInputStream.IsCutShort(bad))
+        {
+            GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, bad.StatusCode, bad);
+            exchange.MarkAnswered(GatewayResult.Failed);
+            exchange.Context.Response.StatusCode = bad.StatusCode;
+        }
+        else
+        {
+            GatewayLog.ClientDisconnected(Logger, exchange.Method, exchange.LogPath);
+            exchange.MarkAnswered(GatewayResult.Canceled);
+        }
+    }
+
     private async Task TooLarge(GatewayExchange exchange, long length)
     {
         var context = exchange.Context;
-        BadHttpRequestException refusal;
+        Exception refusal;
         try
         {
             // Kestrel's own refusal, from a first read: it then closes the connection after the 413 instead of
@@ -94,20 +105,12 @@ internal sealed class GatewayHandler
             refusal = new BadHttpRequestException(
                 $"The request's Content-Length {length} is over the server's MaxRequestBodySize.", StatusCodes.Status413PayloadTooLarge);
         }
-        catch (BadHttpRequestException kestrel)
-        {
-            refusal = kestrel;
-        }
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
-            GatewayLog.ClientDisconnected(Logger, exchange.Method, exchange.LogPath);
-            exchange.MarkAnswered(GatewayResult.Canceled);
-            return;
+            refusal = ex;
         }
 
-        GatewayLog.BadRequestBody(Logger, exchange.Method, exchange.LogPath, refusal.StatusCode, refusal);
-        exchange.MarkAnswered(GatewayResult.Failed);
-        context.Response.StatusCode = refusal.StatusCode;
+        AnswerBodyFailure(exchange, refusal);
     }
 
     private Task Run(GatewayExchange exchange) => _pool.TryEnqueue(exchange) ? WaitAsync(exchange) : Refuse(exchange);

@@ -37,24 +37,10 @@ internal sealed class PythonDispatch
     /// </summary>
     public int ReadInto(long id, PyObject buffer)
     {
-        var call = PythonCall.Find(id);
-        if (call.Input is not { } input)
-        {
-            return 0;
-        }
-
 #pragma warning disable CS0612
         var (pointer, length) = PythonNative.ByteArrayStorage(buffer.Handle);
 #pragma warning restore CS0612
-        try
-        {
-            return input.Read(PythonNative.AsSpan(pointer, length));
-        }
-        catch (Exception ex)
-        {
-            call.InputFailure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
-            return -1;
-        }
+        return PythonCall.Find(id).ReadInput(PythonNative.AsSpan(pointer, length));
     }
 
     /// <summary>Why the request body failed, for the OSError raised in the app.</summary>

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Collections;
-using System.Runtime.ExceptionServices;
 
 namespace Adapter;
 
@@ -22,7 +21,6 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
     private byte[] _current = [];
     private byte[]? _prefetched;
     private bool _released;
-    private ExceptionDispatchInfo? _inputFailure;
 
     public byte[] Current => _current;
 
@@ -126,7 +124,7 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                     Release(reusable: true);
 
                     // An app that failed because the request body failed answers as that failure does (400, 413, a client gone).
-                    _inputFailure?.Throw();
+                    call.InputFailure?.Throw();
                     throw new PythonAppException($"The Python app '{target}' raised {PythonWorkerProcess.Text(frame.Payload)}");
                 case (byte)'Z':
                     // A byte in Z: the worker ends after this response (it got a SIGTERM), so it is not reused.
@@ -140,23 +138,11 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
 
     private void ServeRead(byte[] request)
     {
-        if (_inputFailure is not null || call.Input is not { } input)
+        var buffer = call.Input is null ? [] : new byte[Math.Clamp(BinaryPrimitives.ReadInt32BigEndian(request), 1, MaxRead)];
+        var count = call.ReadInput(buffer);
+        if (count < 0)
         {
-            worker.TrySend(_inputFailure is null ? (byte)'D' : (byte)'Y', _inputFailure is null ? [] : "the request body failed"u8);
-            return;
-        }
-
-        var size = Math.Clamp(BinaryPrimitives.ReadInt32BigEndian(request), 1, MaxRead);
-        var buffer = new byte[size];
-        int count;
-        try
-        {
-            count = input.Read(buffer, 0, size);
-        }
-        catch (Exception ex)
-        {
-            _inputFailure = ExceptionDispatchInfo.Capture(ex);
-            worker.TrySend((byte)'Y', System.Text.Encoding.UTF8.GetBytes($"reading the request body failed: {ex.Message}"));
+            worker.TrySend((byte)'Y', System.Text.Encoding.UTF8.GetBytes($"reading the request body failed: {call.InputFailure!.SourceException.Message}"));
             return;
         }
 

@@ -149,7 +149,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     }
 
     /// <summary>Sends one frame.</summary>
-    public void Send(byte kind, ReadOnlySpan<byte> payload)
+    private void Send(byte kind, ReadOnlySpan<byte> payload)
     {
         // One write for a small frame, so the worker wakes once for it.
         var frame = ArrayPool<byte>.Shared.Rent(5 + Math.Min(payload.Length, SmallFrame));
