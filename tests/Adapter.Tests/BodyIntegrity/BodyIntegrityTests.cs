@@ -5,7 +5,7 @@ namespace Adapter.Tests.BodyIntegrity;
 
 /// <summary>
 /// Numbered chunks (1 B to 256 KiB) through the iterable and through write(), from C# and through the Python
-/// bridge, read by a jittery slow client over real Kestrel: every download must come back byte for byte.
+/// bridge (in-process, and through a worker process's pipe), read by a jittery slow client over real Kestrel: every download must come back byte for byte.
 /// <c>tests/body-integrity.sh ROUNDS</c> runs the same tests for many rounds (BODY_INTEGRITY_ROUNDS).
 /// </summary>
 [Collection(nameof(BodyIntegrityTests))]
@@ -25,12 +25,14 @@ public sealed class BodyIntegrityTests(ITestOutputHelper output)
     }
 
     [PythonTheory]
-    [InlineData("iterable")]
-    [InlineData("write")]
-    public async Task Python_body_survives_a_jittery_slow_reader(string mode)
+    [InlineData("iterable", 0)]
+    [InlineData("write", 0)]
+    [InlineData("iterable", 1)]
+    [InlineData("write", 1)]
+    public async Task Python_body_survives_a_jittery_slow_reader(string mode, int processes)
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:numbered_app");
-        await DownloadAsync(host, "Python " + mode, mode);
+        await using var host = await PythonHost.StartAsync("bridge_apps:numbered_app", PythonHost.Mode(processes));
+        await DownloadAsync(host, $"Python {(processes == 0 ? "in-process" : "worker process")} {mode}", mode);
     }
 
     /// <summary>What each worker of the host's pools is doing, to tell a stalled writer from a stalled app.</summary>
