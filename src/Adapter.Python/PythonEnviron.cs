@@ -141,6 +141,6 @@ internal static class PythonEnviron
         }
 
         var rest = full[prefix.Length..];
-        return rest.Length == 0 || rest[0] == '/' ? (prefix, DotSegments.Remove(rest)) : (null, null);
+        return rest.Length == 0 || rest[0] == '/' ? (prefix, rest) : (null, null);
     }
 }

@@ -60,4 +60,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(18, LogLevel.Error, "The process running the app failed during {Method} {Path}: {Reason} Answered 502.")]
     public static partial void UpstreamFailed(ILogger logger, string method, string path, string reason);
+
+    [LoggerMessage(19, LogLevel.Warning, "Request path {Path} decodes to a dot segment ({PathInfo}); answered 400 without calling the app.")]
+    public static partial void AmbiguousPath(ILogger logger, string path, string pathInfo);
 }

@@ -7,11 +7,12 @@ namespace Adapter;
 internal static class DotSegments
 {
     /// <summary>
-    /// <paramref name="path"/> without dot segments. With <paramref name="escaped"/>, <c>%2E</c> counts as a dot too
-    /// (a raw, still-escaped path); otherwise the path is already decoded.
+    /// The raw, still-escaped <paramref name="path"/> without dot segments, <c>%2E</c> counting as a dot, as Kestrel
+    /// resolves a request target before routing.
     /// </summary>
-    public static string Remove(string path, bool escaped = false)
+    public static string Remove(string path)
     {
+        const bool escaped = true;
         if (!HasDotSegment(path, escaped))
         {
             return path;
@@ -48,6 +49,26 @@ internal static class DotSegments
 
         var result = segments[0] + "/" + string.Join('/', kept);
         return trailingSlash && kept.Count > 0 ? result + "/" : result;
+    }
+
+    /// <summary>True when a <c>/</c>-separated part of the decoded <paramref name="path"/> is <c>.</c> or <c>..</c>.</summary>
+    public static bool Contains(ReadOnlySpan<char> path)
+    {
+        if (!path.Contains('.'))
+        {
+            return false;
+        }
+
+        foreach (var range in path.Split('/'))
+        {
+            var part = path[range];
+            if (part is "." or "..")
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool HasDotSegment(string path, bool escaped)

@@ -5,8 +5,13 @@ namespace Adapter;
 
 /// <summary>
 /// Splits the request path into SCRIPT_NAME (the mount point) and PATH_INFO (the rest), both fully
-/// percent-decoded as every WSGI server does.
+/// percent-decoded as every WSGI server does, segment for segment of the path ASP.NET Core routed.
 /// </summary>
+/// <remarks>
+/// Decoding never resolves anything: a <c>%2F</c> becomes <c>/</c> inside its segment, and a decoded segment that
+/// holds a <c>.</c> or <c>..</c> part is refused (see <see cref="IsAmbiguous"/>) rather than resolved, so the app
+/// never sees a path that routing and authorization did not.
+/// </remarks>
 internal static class RequestPath
 {
     /// <param name="request">The request.</param>
@@ -25,7 +30,7 @@ internal static class RequestPath
             if (rawPath is not null)
             {
                 var at = SkipSegments(rawPath, Count(pathBase, '/') + mountSegments);
-                return (Trim(PercentDecoder.Decode(rawPath[..at])), DotSegments.Remove(PercentDecoder.Decode(rawPath[at..])));
+                return (Trim(PercentDecoder.Decode(rawPath[..at])), PercentDecoder.Decode(rawPath[at..]));
             }
 
             path = path.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
@@ -33,12 +38,21 @@ internal static class RequestPath
 
         if (mountSegments == 0)
         {
-            return (Trim(pathBase), DotSegments.Remove(path));
+            return (Trim(pathBase), path);
         }
 
         var split = SkipSegments(path, mountSegments);
-        return (Trim(pathBase + path[..split]), DotSegments.Remove(path[split..]));
+        return (Trim(pathBase + path[..split]), path[split..]);
     }
+
+    /// <summary>
+    /// True when decoding made a dot segment (<c>..%2F</c>, <c>.%2F</c>, <c>%2E%2E%2F</c>): the literal ones were
+    /// resolved by Kestrel before routing, so any left in the decoded split came from an escape. Such a request is
+    /// refused: resolving it would reach a path that was never routed, passing it on would let a naive
+    /// file-serving app climb out of its folder.
+    /// </summary>
+    public static bool IsAmbiguous(string scriptName, string pathInfo) =>
+        DotSegments.Contains(scriptName) || DotSegments.Contains(pathInfo);
 
     /// <summary>The path part of a raw target, or null when its segments cannot map onto the decoded path.</summary>
     public static string? RawPath(string raw)
@@ -60,7 +74,7 @@ internal static class RequestPath
 
         // Kestrel removed the dot segments (an escaped dot included) from the decoded path; removing them here
         // too makes the raw segments line up with it again.
-        return DotSegments.Remove(path, escaped: true);
+        return DotSegments.Remove(path);
     }
 
     private static int SkipSegments(string path, int segments)
