@@ -38,6 +38,17 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             (failures ??= []).Add($"Gateway:RequestBufferSize must be between 0 and {MaxBufferSize}; it is {options.RequestBufferSize}.");
         }
 
+        if (options.ResponseSpoolLimit < 0 || options.RequestSpoolLimit < 0 || options.SpoolDiskBudget < 0)
+        {
+            (failures ??= []).Add(
+                $"Gateway:ResponseSpoolLimit, Gateway:RequestSpoolLimit and Gateway:SpoolDiskBudget must be 0 or more; they are {options.ResponseSpoolLimit}, {options.RequestSpoolLimit} and {options.SpoolDiskBudget}.");
+        }
+
+        if (options.ClientTimeout <= TimeSpan.Zero && options.ClientTimeout != Timeout.InfiniteTimeSpan)
+        {
+            (failures ??= []).Add($"Gateway:ClientTimeout must be positive or Timeout.InfiniteTimeSpan; it is {options.ClientTimeout}.");
+        }
+
         return failures is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -97,6 +97,11 @@ public sealed class PythonGateway : IDisposable
             RequestTimeout = shared.RequestTimeout,
             ResponseBufferSize = shared.ResponseBufferSize,
             RequestBufferSize = shared.RequestBufferSize,
+            ResponseSpoolLimit = shared.ResponseSpoolLimit,
+            RequestSpoolLimit = shared.RequestSpoolLimit,
+            SpoolDiskBudget = shared.SpoolDiskBudget,
+            SpoolDirectory = shared.SpoolDirectory,
+            ClientTimeout = shared.ClientTimeout,
         };
         _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python", hostOptions?.Value.ShutdownTimeout);
         if (resolved.Processes > 0)

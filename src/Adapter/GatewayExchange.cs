@@ -77,6 +77,8 @@ internal sealed class GatewayExchange
 
     public GatewayOptions Options => _handler.Options;
 
+    public SpoolBudget SpoolBudget => _handler.SpoolBudget;
+
     public GatewayResponse Response { get; }
 
     public GatewayEnviron Environ { get; }

@@ -27,11 +27,18 @@ internal sealed class GatewayHandler
 
     public GatewayMetrics Metrics => _pool.Metrics;
 
+    public SpoolBudget SpoolBudget => _pool.SpoolBudget;
+
     /// <param name="context">The request.</param>
     /// <param name="mountSegments">Leading segments of <c>Request.Path</c> that belong to SCRIPT_NAME (endpoint routing).</param>
     public Task InvokeAsync(HttpContext context, int mountSegments = 0)
     {
         var exchange = new GatewayExchange(this, context, mountSegments);
+        if (RequestPath.IsAmbiguous(exchange.ScriptName, exchange.PathInfo))
+        {
+            return RefuseAmbiguousPath(exchange);
+        }
+
         if (_pool.IsFull)
         {
             // Refused at once, before any body is read.
@@ -51,7 +58,76 @@ internal sealed class GatewayHandler
             return BufferBodyThenRunAsync(exchange, (int)length);
         }
 
+        // A larger or chunked body is spooled to disk before the request takes a worker, as nginx does in front
+        // of gunicorn: a slow uploader then holds a connection, never a worker.
+        if (Options.RequestSpoolLimit > 0
+            && (length > 0 ? length <= Options.RequestSpoolLimit : length is null && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
+            && !context.RequestAborted.IsCancellationRequested)
+        {
+            return SpoolBodyThenRunAsync(exchange);
+        }
+
         return Run(exchange);
+    }
+
+    private async Task SpoolBodyThenRunAsync(GatewayExchange exchange)
+    {
+        var context = exchange.Context;
+        var reader = context.Request.BodyReader;
+        var spool = new SpoolFile(SpoolBudget, Options.RequestSpoolLimit);
+        context.Response.RegisterForDispose(spool);
+        var whole = false;
+        try
+        {
+            while (!whole)
+            {
+                var result = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var consumed = buffer.Start;
+                var spilled = false;
+                foreach (var segment in buffer)
+                {
+                    if (spool.TryAppend(segment.Span) < 0)
+                    {
+                        // The limit or the disk budget is reached: the rest streams to the app as it arrives.
+                        spilled = true;
+                        break;
+                    }
+
+                    consumed = buffer.GetPosition(segment.Length, consumed);
+                }
+
+                reader.AdvanceTo(consumed, spilled ? consumed : buffer.End);
+                if (spilled)
+                {
+                    if (spool.Failure is { } failure)
+                    {
+                        GatewayLog.SpoolFailed(Logger, exchange.Method, exchange.LogPath, failure);
+                    }
+
+                    break;
+                }
+
+                whole = result.IsCompleted;
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            AnswerBodyFailure(exchange, ex is IOException io && GatewayInputStream.IsMalformed(io) ? GatewayInputStream.Malformed(io) : ex);
+            return;
+        }
+
+        context.Request.Body = new SpooledRequestBody(spool, whole ? null : context.Request.Body);
+        await Run(exchange).ConfigureAwait(false);
+    }
+
+    /// <summary>A path whose decoding made a dot segment: 400 before anything else (SPEC §2).</summary>
+    private Task RefuseAmbiguousPath(GatewayExchange exchange)
+    {
+        GatewayLog.AmbiguousPath(Logger, exchange.LogPath, LogText.Escape(exchange.ScriptName + exchange.PathInfo));
+        exchange.MarkAnswered(GatewayResult.Failed);
+        exchange.Context.Response.StatusCode = StatusCodes.Status400BadRequest;
+        return Task.CompletedTask;
     }
 
     private async Task BufferBodyThenRunAsync(GatewayExchange exchange, int length)

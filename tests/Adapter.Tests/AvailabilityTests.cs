@@ -41,15 +41,20 @@ public sealed class AvailabilityTests
     }
 
     [Fact]
-    public async Task Client_that_takes_no_bytes_is_dropped_after_the_request_timeout()
+    public async Task Client_that_takes_no_bytes_is_dropped_after_the_client_timeout_once_spooling_is_off()
     {
-        await using var host = await StartOneWorkerAsync(o => o.RequestTimeout = TimeSpan.FromSeconds(1));
+        await using var host = await StartOneWorkerAsync(o => (o.ClientTimeout, o.ResponseSpoolLimit) = (TimeSpan.FromSeconds(1), 0));
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>());
         using var silent = await ConnectSmallAsync(host.Port);
+        var sent = System.Diagnostics.Stopwatch.GetTimestamp();
         await silent.GetStream().WriteAsync("GET /huge HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"u8.ToArray()).AsTask().WaitAsync(TestHost.Wait);
 
         var dropped = await host.Logs.WaitForAsync(static e => e.Is(17));
+        var waited = System.Diagnostics.Stopwatch.GetElapsedTime(sent);
         Assert.Equal(LogLevel.Warning, dropped.Level);
+
+        // Not before the client timeout: the silence is counted from the last byte the client took.
+        Assert.True(waited >= TimeSpan.FromSeconds(0.9), $"The client was dropped after {waited.TotalMilliseconds:F0} ms, before its timeout of 1 s.");
         Assert.Equal("ok", await host.Client.GetStringAsync("/small"));
         await metrics.WaitUntilAsync(static m => m.Sum("gateway.requests|gateway.result=canceled") == 1);
         Assert.DoesNotContain(host.Logs.Adapter, static e => e.Level >= LogLevel.Error);

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+
 namespace Adapter.Tests;
 
 public sealed class BackPressureTests
@@ -9,7 +11,7 @@ public sealed class BackPressureTests
         const int chunks = 1024;
         const int responseBuffer = 256 * 1024;
         long produced = 0;
-        await using var host = await TestHost.StartAsync((env, start) => Body(start), o => o.ResponseBufferSize = responseBuffer);
+        await using var host = await TestHost.StartAsync((env, start) => Body(start), o => (o.ResponseBufferSize, o.ResponseSpoolLimit) = (responseBuffer, 0));
         using var raw = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 64 * 1024 };
         await raw.ConnectAsync("127.0.0.1", host.Port).WaitAsync(TestHost.Wait);
         var stream = raw.GetStream();
@@ -55,6 +57,65 @@ public sealed class BackPressureTests
                 Array.Fill(chunk, (byte)(i % 251));
                 yield return chunk;
             }
+        }
+    }
+
+    [Fact]
+    public async Task Client_that_reads_nothing_no_longer_holds_the_app_once_the_response_spools_and_gets_every_byte_in_order_later()
+    {
+        const int chunkSize = 64 * 1024;
+        const int chunks = 256;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await TestHost.StartAsync(
+            (env, start) => (string)env["PATH_INFO"]! == "/second" ? Second(start) : Body(start),
+            o => (o.ResponseBufferSize, o.WorkerThreads) = (64 * 1024, 1));
+        var budget = host.Services.GetRequiredService<GatewayWorkerPool>().SpoolBudget;
+        using var raw = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 64 * 1024 };
+        await raw.ConnectAsync("127.0.0.1", host.Port).WaitAsync(TestHost.Wait);
+        var stream = raw.GetStream();
+        await stream.WriteAsync("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"u8.ToArray()).AsTask().WaitAsync(TestHost.Wait);
+
+        // 16 MiB, far past every buffer between the app and the client: without the spool the app stalls.
+        await done.Task.WaitAsync(TestHost.Wait);
+        Assert.True(budget.Used > 8 * 1024 * 1024, $"Only {budget.Used} bytes were spooled.");
+
+        // The one worker is free: a second request is served while the first client still reads nothing.
+        Assert.Equal("second", await host.Client.GetStringAsync("/second"));
+
+        var body = new MemoryStream();
+        await stream.CopyToAsync(body).WaitAsync(TestHost.Wait);
+        var text = body.ToArray();
+        var received = text.AsSpan(text.AsSpan().IndexOf("\r\n\r\n"u8) + 4).ToArray();
+        Assert.Equal((long)chunks * chunkSize, received.Length);
+        for (var i = 0; i < chunks; i++)
+        {
+            Assert.True(received.AsSpan(i * chunkSize, chunkSize).IndexOfAnyExcept((byte)(i % 251)) < 0, $"Chunk {i} came back wrong.");
+        }
+
+        var deadline = DateTime.UtcNow + TestHost.Wait;
+        while (budget.Used != 0 || budget.Files != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"The spool still holds {budget.Used} bytes in {budget.Files} files after the response.");
+            await Task.Delay(10);
+        }
+
+        static IEnumerable<byte[]> Second(StartResponse start)
+        {
+            start("200 OK", []);
+            return ["second"u8.ToArray()];
+        }
+
+        IEnumerable<byte[]> Body(StartResponse start)
+        {
+            start("200 OK", [("Content-Length", ((long)chunks * chunkSize).ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+            for (var i = 0; i < chunks; i++)
+            {
+                var chunk = new byte[chunkSize];
+                Array.Fill(chunk, (byte)(i % 251));
+                yield return chunk;
+            }
+
+            done.TrySetResult();
         }
     }
 

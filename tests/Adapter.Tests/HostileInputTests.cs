@@ -120,7 +120,7 @@ public sealed class HostileInputTests
 
             start("200 OK", []);
             return [];
-        });
+        }, static o => o.RequestSpoolLimit = 0);
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         using (var raw = host.Connect())
         {
@@ -132,6 +132,42 @@ public sealed class HostileInputTests
         Assert.Equal(LogLevel.Debug, (await host.Logs.WaitForAsync(static e => e.Is(3))).Level);
         await metrics.WaitUntilAsync(static m => m.Sum("gateway.requests|gateway.result=canceled") == 1);
         Assert.DoesNotContain(host.Logs.Adapter, static e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Client_reset_while_its_body_is_spooled_is_a_debug_departure_that_never_reaches_the_app_or_keeps_a_file()
+    {
+        var calls = 0;
+        await using var host = await TestHost.StartAsync((env, start) =>
+        {
+            Interlocked.Increment(ref calls);
+            start("200 OK", []);
+            return [];
+        });
+        var budget = host.Services.GetRequiredService<GatewayWorkerPool>().SpoolBudget;
+        using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        using (var raw = host.Connect())
+        {
+            await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n" + new string('x', 100_000));
+            await WaitUntil(() => metrics.Observe("gateway.spool.usage").GetValueOrDefault("") >= 100_000);
+            raw.Socket.Close(0);
+        }
+
+        Assert.Equal(LogLevel.Debug, (await host.Logs.WaitForAsync(static e => e.Is(3))).Level);
+        await metrics.WaitUntilAsync(static m => m.Sum("gateway.requests|gateway.result=canceled") == 1);
+        Assert.Equal(0, Volatile.Read(ref calls));
+        await WaitUntil(() => budget.Used == 0 && budget.Files == 0);
+        Assert.DoesNotContain(host.Logs.Adapter, static e => e.Level >= LogLevel.Warning);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TestHost.Wait;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The condition did not hold in time.");
+            await Task.Delay(10);
+        }
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class InputTests
             input.CopyTo(rest);
             start("200 OK", []);
             return [Encoding.ASCII.GetBytes($"rest={rest.Length}")];
-        }, static o => o.RequestBufferSize = 0);
+        }, static o => (o.RequestBufferSize, o.RequestSpoolLimit) = (0, 0));
 
         using var raw = host.Connect();
         await raw.SendAsync("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello");
@@ -113,7 +113,7 @@ public sealed class InputTests
 
             start("200 OK", []);
             return [];
-        }, static o => o.RequestBufferSize = 0);
+        }, static o => (o.RequestBufferSize, o.RequestSpoolLimit) = (0, 0));
 
         using (var raw = host.Connect())
         {

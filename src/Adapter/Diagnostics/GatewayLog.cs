@@ -63,4 +63,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(19, LogLevel.Warning, "Request path {Path} decodes to a dot segment ({PathInfo}); answered 400 without calling the app.")]
     public static partial void AmbiguousPath(ILogger logger, string path, string pathInfo);
+
+    [LoggerMessage(20, LogLevel.Warning, "Writing a spool file failed during {Method} {Path}; the request goes on without spooling.")]
+    public static partial void SpoolFailed(ILogger logger, string method, string path, Exception exception);
 }

@@ -23,8 +23,9 @@ internal sealed class GatewayMetrics : IDisposable
 
     /// <param name="meterFactory">The host's meter factory, if any.</param>
     /// <param name="workers">Reads the pool's idle, busy and stuck worker counts.</param>
+    /// <param name="spool">The pool's spool files, read by the spool gauges.</param>
     /// <param name="pool">Names a pool other than the host's (its meter carries the tag <c>gateway.pool</c>), or null.</param>
-    public GatewayMetrics(IMeterFactory? meterFactory, Func<(long Idle, long Busy, long Stuck)> workers, string? pool = null)
+    public GatewayMetrics(IMeterFactory? meterFactory, Func<(long Idle, long Busy, long Stuck)> workers, SpoolBudget spool, string? pool = null)
     {
         var options = new MeterOptions(MeterName)
         {
@@ -50,6 +51,8 @@ internal sealed class GatewayMetrics : IDisposable
             },
             "{worker}",
             "Worker threads, by state.");
+        _meter.CreateObservableUpDownCounter("gateway.spool.usage", () => spool.Used, "By", "Bytes held in spool files (slow clients' responses and request bodies read ahead).");
+        _meter.CreateObservableUpDownCounter("gateway.spool.files", () => spool.Files, "{file}", "Spool files open.");
     }
 
     public void Queued() => _queued.Add(1);

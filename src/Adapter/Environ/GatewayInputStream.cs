@@ -98,6 +98,16 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
     internal static bool IsCutShort(Exception ex) =>
         ex is BadHttpRequestException && ex.Message.Contains("Unexpected end of request content", StringComparison.Ordinal);
 
+    /// <summary>
+    /// Kestrel reports some framing errors (an overflowing chunk size) as a plain IOException over the arithmetic
+    /// error while the client is still there: the client's error, answered 400 (<see cref="Malformed"/>) like any
+    /// other malformed body.
+    /// </summary>
+    internal static bool IsMalformed(IOException ex) => ex is not BadHttpRequestException && ex.InnerException is OverflowException or FormatException;
+
+    internal static BadHttpRequestException Malformed(IOException ex) =>
+        new("The request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
+
     private ReadResult Wait(PipeReader reader)
     {
         try
@@ -105,12 +115,9 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
             var pending = reader.ReadAsync();
             return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
         }
-        catch (IOException ex) when (ex is not BadHttpRequestException && ex.InnerException is OverflowException or FormatException)
+        catch (IOException ex) when (IsMalformed(ex))
         {
-            // Kestrel reports some framing errors (an overflowing chunk size) as a plain IOException over the
-            // arithmetic error while the client is still there: the client's error, answered 400 like any
-            // other malformed body.
-            throw new BadHttpRequestException("The request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
+            throw Malformed(ex);
         }
         catch (Exception ex) when (ex is OperationCanceledException || (ex is IOException and not BadHttpRequestException) || IsCutShort(ex))
         {

@@ -22,8 +22,11 @@ namespace Adapter;
 /// the state is <see cref="Flushing"/>: the request may end the moment it is not.
 /// </para>
 /// <para>
-/// The worker blocks only when a chunk does not fit the buffer, and then for no longer than the client's
-/// silence allows: a client that takes no bytes for the request timeout is dropped.
+/// A chunk that does not fit the buffer goes to the response's spool file instead (up to the spool limit and
+/// the pool's disk budget), as an entry of the same queue: the pump writes entries in queue order, reading a
+/// spooled one back from the file, so order holds whichever medium a chunk took. The worker blocks only when
+/// neither has room, and then for no longer than the client's silence allows: a client that takes no bytes for
+/// the client timeout is dropped.
 /// </para>
 /// </remarks>
 internal sealed class GatewayBodyWriter
@@ -46,16 +49,20 @@ internal sealed class GatewayBodyWriter
     private readonly int _bufferSize;
     private readonly TimeSpan _silenceLimit;
     private readonly int _sliceSize;
+    private readonly SpoolBudget? _spoolBudget;
+    private readonly long _spoolLimit;
 
     // Created when a flush is first left pending: a response the client keeps up with allocates none of them.
     private HandOffGate? _gate;
-    private List<(byte[] Buffer, int Count)>? _queue;
-    private List<(byte[] Buffer, int Count)>? _batch;
+    private List<Segment>? _queue;
+    private List<Segment>? _batch;
     private Action? _onFlushed;
     private TaskCompletionSource? _idle;
+    private SpoolFile? _spool;
 
     private int _state;
     private int _queuedBytes;
+    private long _spooledBytes;
     private long _flushesDone;
     private int _batchNext;
     private Exception? _failure;
@@ -66,8 +73,19 @@ internal sealed class GatewayBodyWriter
     /// <param name="silenceLimit">How long the worker waits for a client that takes no bytes; infinite to wait for ever.</param>
     /// <param name="gate">The gate to use from the start (interleaving tests); by default one is made when first needed.</param>
     /// <param name="sliceSize">The most the pump writes per flush (whole segments; at least one).</param>
-    public GatewayBodyWriter(IResponsePipe pipe, int bufferSize, TimeSpan silenceLimit, HandOffGate? gate = null, int sliceSize = DefaultSliceSize)
+    /// <param name="spoolBudget">Where spool files come from; null not to spool.</param>
+    /// <param name="spoolLimit">The most this response may spool.</param>
+    public GatewayBodyWriter(
+        IResponsePipe pipe,
+        int bufferSize,
+        TimeSpan silenceLimit,
+        HandOffGate? gate = null,
+        int sliceSize = DefaultSliceSize,
+        SpoolBudget? spoolBudget = null,
+        long spoolLimit = 0)
     {
+        _spoolBudget = spoolLimit > 0 ? spoolBudget : null;
+        _spoolLimit = spoolLimit;
         _sliceSize = sliceSize;
         _pipe = pipe;
         _bufferSize = bufferSize;
@@ -78,8 +96,11 @@ internal sealed class GatewayBodyWriter
     /// <summary>The writer's state in words, for a diagnostic when a response stalls.</summary>
     public string Describe() =>
         $"state {(Volatile.Read(ref _state) switch { Idle => "idle", Flushing => "flushing", _ => "failed" })}, " +
-        $"{Volatile.Read(ref _queuedBytes)} bytes queued, {Volatile.Read(ref _flushesDone)} flushes done by the pump, " +
+        $"{Volatile.Read(ref _queuedBytes)} bytes queued, {Volatile.Read(ref _spooledBytes)} spooled, {Volatile.Read(ref _flushesDone)} flushes done by the pump, " +
         $"pending flush completed: {(Volatile.Read(ref _state) == Flushing ? _flush.IsCompleted.ToString() : "-")}";
+
+    /// <summary>Bytes this response has written to its spool file.</summary>
+    public long SpoolLength => _spool?.Length ?? 0;
 
     /// <summary>True once the client is known to be gone; nothing more is written.</summary>
     public bool HasFailed => Volatile.Read(ref _state) == Failed;
@@ -282,6 +303,11 @@ internal sealed class GatewayBodyWriter
                 return Turn.Queued;
             }
 
+            if (!data.IsEmpty && _spoolBudget is not null && Spool(data))
+            {
+                return Turn.Queued;
+            }
+
             if (_flushesDone != seen)
             {
                 // The client took bytes: its silence starts again.
@@ -314,18 +340,55 @@ internal sealed class GatewayBodyWriter
         _queuedBytes += data.Length;
         if (queue.Count > 0)
         {
-            var (last, used) = queue[^1];
-            if (last.Length - used >= data.Length)
+            var last = queue[^1];
+            if (!last.IsSpooled && last.Buffer.Length - last.Count >= data.Length)
             {
-                data.CopyTo(last.AsSpan(used));
-                queue[^1] = (last, used + data.Length);
+                data.CopyTo(last.Buffer.AsSpan(last.Count));
+                queue[^1] = last with { Count = last.Count + data.Length };
                 return;
             }
         }
 
         var segment = ArrayPool<byte>.Shared.Rent(Math.Max(SegmentSize, data.Length));
         data.CopyTo(segment);
-        queue.Add((segment, data.Length));
+        queue.Add(new Segment(segment, data.Length, -1));
+    }
+
+    /// <summary>
+    /// Under the gate: writes the chunk to the spool file and queues where it stands; false when the spool has no
+    /// room. The write happens under the gate, so the pump never sees an entry whose bytes are not in the file.
+    /// </summary>
+    private bool Spool(ReadOnlySpan<byte> data)
+    {
+        if (_spool is null)
+        {
+            _spool = new SpoolFile(_spoolBudget!, _spoolLimit);
+            _pipe.DisposeWithRequest(_spool);
+        }
+
+        var at = _spool.TryAppend(data);
+        if (at < 0)
+        {
+            if (_spool.Failure is { } failure)
+            {
+                _pipe.SpoolFailed(failure);
+            }
+
+            return false;
+        }
+
+        _spooledBytes += data.Length;
+        var queue = _queue!;
+        if (queue.Count > 0 && queue[^1] is { IsSpooled: true } last && last.SpoolAt + last.Count == at && (long)last.Count + data.Length <= int.MaxValue)
+        {
+            queue[^1] = last with { Count = last.Count + data.Length };
+        }
+        else
+        {
+            queue.Add(new Segment([], data.Length, at));
+        }
+
+        return true;
     }
 
     /// <summary>The pump: runs where a flush completes, and for as long as flushes complete at once.</summary>
@@ -358,6 +421,7 @@ internal sealed class GatewayBodyWriter
                     Release(batch, _batchNext);
                     _batchNext = 0;
                     _queuedBytes = 0;
+                    _spooledBytes = 0;
                     idle = _idle;
                     ended = true;
                 }
@@ -365,7 +429,7 @@ internal sealed class GatewayBodyWriter
                 {
                     // The batch taken last is not all written yet: it goes first.
                 }
-                else if (_queuedBytes == 0)
+                else if (_queuedBytes == 0 && _spooledBytes == 0)
                 {
                     // The hand-back: decided and done in this one step under the gate.
                     _state = Idle;
@@ -379,6 +443,7 @@ internal sealed class GatewayBodyWriter
                     batch = _batch;
                     _batchNext = 0;
                     _queuedBytes = 0;
+                    _spooledBytes = 0;
                 }
 
                 gate.PulseAll();
@@ -396,17 +461,7 @@ internal sealed class GatewayBodyWriter
 
             try
             {
-                // One slice of the batch: whole segments up to Kestrel's buffer size (at least one).
-                var written = 0;
-                while (_batchNext < batch.Count && (written == 0 || written + batch[_batchNext].Count <= _sliceSize))
-                {
-                    var (buffer, count) = batch[_batchNext];
-                    _pipe.Write(buffer.AsSpan(0, count));
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    batch[_batchNext++] = ([], 0);
-                    written += count;
-                }
-
+                WriteSlice(batch);
                 flush = _pipe.FlushAsync();
             }
             catch (Exception ex)
@@ -420,6 +475,68 @@ internal sealed class GatewayBodyWriter
                 flush.GetAwaiter().UnsafeOnCompleted(_onFlushed!);
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// One slice of the batch: whole memory segments up to the slice size (at least one), and spooled bytes read
+    /// back from the file up to it (a spooled entry larger than the slice is written over several slices).
+    /// </summary>
+    private void WriteSlice(List<Segment> batch)
+    {
+        var written = 0;
+        while (_batchNext < batch.Count)
+        {
+            var segment = batch[_batchNext];
+            if (segment.IsSpooled)
+            {
+                var room = _sliceSize - written;
+                if (room <= 0)
+                {
+                    return;
+                }
+
+                var count = Math.Min(room, segment.Count);
+                WriteSpooled(segment.SpoolAt, count);
+                written += count;
+                if (count < segment.Count)
+                {
+                    batch[_batchNext] = segment with { SpoolAt = segment.SpoolAt + count, Count = segment.Count - count };
+                    return;
+                }
+
+                batch[_batchNext++] = default;
+                continue;
+            }
+
+            if (written != 0 && written + segment.Count > _sliceSize)
+            {
+                return;
+            }
+
+            _pipe.Write(segment.Buffer.AsSpan(0, segment.Count));
+            ArrayPool<byte>.Shared.Return(segment.Buffer);
+            batch[_batchNext++] = default;
+            written += segment.Count;
+        }
+    }
+
+    private void WriteSpooled(long at, int count)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(count, DefaultSliceSize));
+        try
+        {
+            while (count > 0)
+            {
+                var read = _spool!.Read(at, buffer.AsSpan(0, Math.Min(count, buffer.Length)));
+                _pipe.Write(buffer.AsSpan(0, read));
+                at += read;
+                count -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -438,14 +555,23 @@ internal sealed class GatewayBodyWriter
     }
 
     /// <summary>Returns the segments from <paramref name="from"/> on to the pool (those before it were returned when written).</summary>
-    private static void Release(List<(byte[] Buffer, int Count)> segments, int from = 0)
+    private static void Release(List<Segment> segments, int from = 0)
     {
         for (var i = from; i < segments.Count; i++)
         {
-            ArrayPool<byte>.Shared.Return(segments[i].Buffer);
+            if (!segments[i].IsSpooled)
+            {
+                ArrayPool<byte>.Shared.Return(segments[i].Buffer);
+            }
         }
 
         segments.Clear();
+    }
+
+    /// <summary>A queued piece of the body: <see cref="Count"/> bytes of a rented buffer, or of the spool file from <see cref="SpoolAt"/>.</summary>
+    private readonly record struct Segment(byte[] Buffer, int Count, long SpoolAt)
+    {
+        public bool IsSpooled => SpoolAt >= 0;
     }
 
     private enum Turn

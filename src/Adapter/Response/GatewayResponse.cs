@@ -33,7 +33,12 @@ internal sealed class GatewayResponse
         _exchange = exchange;
         _write = Write;
         var options = exchange.Options;
-        _body = new GatewayBodyWriter(new KestrelResponsePipe(exchange), options.ResponseBufferSize, options.RequestTimeout);
+        _body = new GatewayBodyWriter(
+            new KestrelResponsePipe(exchange),
+            options.ResponseBufferSize,
+            options.ClientTimeout,
+            spoolBudget: exchange.SpoolBudget,
+            spoolLimit: options.ResponseSpoolLimit);
         StartResponse = Start;
     }
 

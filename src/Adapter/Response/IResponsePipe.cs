@@ -23,6 +23,12 @@ internal interface IResponsePipe
     /// <summary>Ends the connection of a client that took no bytes for <paramref name="silence"/> while the app waited on it.</summary>
     void DropSilentClient(TimeSpan silence);
 
+    /// <summary>Disposes <paramref name="resource"/> when the request has ended (a spool file).</summary>
+    void DisposeWithRequest(IDisposable resource);
+
+    /// <summary>Reports that spooling stopped on a write failure (a full disk); the response goes on with back-pressure.</summary>
+    void SpoolFailed(Exception failure);
+
     /// <summary>On the worker, after <see cref="Abort"/>: returns once the app can see the request's abort token canceled (bounded).</summary>
     void WaitUntilAborted();
 }

@@ -28,6 +28,10 @@ internal sealed class KestrelResponsePipe(GatewayExchange exchange) : IResponseP
         Abort();
     }
 
+    public void DisposeWithRequest(IDisposable resource) => exchange.Context.Response.RegisterForDispose(resource);
+
+    public void SpoolFailed(Exception failure) => GatewayLog.SpoolFailed(exchange.Logger, exchange.Method, exchange.LogPath, failure);
+
     /// <remarks>
     /// Kestrel cancels <see cref="HttpContext.RequestAborted"/> from the thread pool a moment after the abort:
     /// an app that catches the disconnect must already see the token canceled.

@@ -44,7 +44,8 @@ internal sealed class GatewayWorkerPool : IDisposable
     {
         Options = options;
         _shutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(30);
-        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy), StuckCount), name);
+        SpoolBudget = new SpoolBudget(options.SpoolDiskBudget, options.SpoolDirectory);
+        Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy), StuckCount), SpoolBudget, name);
         _threadName = name is null ? "Gateway worker" : $"Gateway {name} worker";
         _workerLimit = options.WorkerThreads;
         _queueLimit = options.QueueLimit;
@@ -59,6 +60,9 @@ internal sealed class GatewayWorkerPool : IDisposable
     public GatewayOptions Options { get; }
 
     public GatewayMetrics Metrics { get; }
+
+    /// <summary>The disk this pool's spool files may take together.</summary>
+    public SpoolBudget SpoolBudget { get; }
 
     public ILogger Logger => _logger;
 

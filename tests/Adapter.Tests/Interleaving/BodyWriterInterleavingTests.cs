@@ -47,12 +47,28 @@ public sealed class BodyWriterInterleavingTests
         }
     }
 
-    private static void Explore(int seed, bool clientMayLeave, int[]? chunkSizes = null, int bufferSize = 48)
+    [Theory]
+    [InlineData(false, 100_000)]
+    [InlineData(true, 100_000)]
+    [InlineData(false, 300)]
+    [InlineData(true, 300)]
+    public void Chunks_spooled_to_disk_keep_their_order_beside_queued_ones(bool clientMayLeave, long spoolLimit)
+    {
+        // A tiny buffer, so most chunks go to the spool file while later small ones still fit memory; with the
+        // 300-byte limit the spool fills too and the worker falls back to waiting for the client.
+        for (var seed = 1; seed <= Interleavings / 2; seed++)
+        {
+            Explore(seed, clientMayLeave, bufferSize: 48, spoolLimit: spoolLimit);
+        }
+    }
+
+    private static void Explore(int seed, bool clientMayLeave, int[]? chunkSizes = null, int bufferSize = 48, long spoolLimit = 0)
     {
         var scheduler = new StepScheduler(seed);
         var pipe = new SteppedPipe(scheduler, pendingChance: 0.6);
+        var budget = new SpoolBudget(long.MaxValue, null);
         // Slices of a few segments, so the pump also stops mid-batch and resumes on the next flush's completion.
-        var writer = new GatewayBodyWriter(pipe, bufferSize, Timeout.InfiniteTimeSpan, new SteppedGate(), sliceSize: 24);
+        var writer = new GatewayBodyWriter(pipe, bufferSize, Timeout.InfiniteTimeSpan, new SteppedGate(), sliceSize: 24, budget, spoolLimit);
         var sizes = chunkSizes ?? Enumerable.Range(0, 12).Select(_ => scheduler.Random.Next(1, 80)).ToArray();
         var chunks = sizes.Select(static (size, i) => Enumerable.Range(0, size).Select(j => (byte)(i * 16 + j % 16)).ToArray()).ToArray();
         var expected = chunks.SelectMany(static c => c).ToArray();
@@ -122,5 +138,13 @@ public sealed class BodyWriterInterleavingTests
         {
             Assert.True(workerSawDeparture || writer.HasFailed, "Bytes were lost and nobody was told — " + context);
         }
+
+        Assert.True(writer.SpoolLength <= spoolLimit, $"Spooled {writer.SpoolLength} bytes past the limit of {spoolLimit} — " + context);
+        foreach (var disposable in pipe.Disposables)
+        {
+            disposable.Dispose();
+        }
+
+        Assert.True(budget.Used == 0 && budget.Files == 0, $"The spool still holds {budget.Used} bytes in {budget.Files} files after the request — " + context);
     }
 }

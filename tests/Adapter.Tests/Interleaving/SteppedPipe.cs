@@ -73,6 +73,13 @@ internal sealed class SteppedPipe(StepScheduler scheduler, double pendingChance)
 
     public void DropSilentClient(TimeSpan silence) => Abort();
 
+    /// <summary>What the writer handed over to dispose with the request (its spool file).</summary>
+    public List<IDisposable> Disposables { get; } = [];
+
+    public void DisposeWithRequest(IDisposable resource) => Disposables.Add(resource);
+
+    public void SpoolFailed(Exception failure) => throw new InvalidOperationException("A spool write failed in a test.", failure);
+
     public void WaitUntilAborted()
     {
     }

@@ -54,9 +54,11 @@ public sealed class FidelityTests
     }
 
     [PythonTheory]
-    [InlineData(0)]
-    [InlineData(1)]
-    public async Task Body_over_the_limit_is_413_before_the_app_when_declared_and_an_OSError_in_the_app_when_chunked(int processes)
+    [InlineData(0, true)]
+    [InlineData(1, true)]
+    [InlineData(0, false)]
+    [InlineData(1, false)]
+    public async Task Body_over_the_limit_is_413_before_the_app_when_declared_or_spooled_and_an_OSError_in_the_app_when_streamed(int processes, bool spool)
     {
         var declared = Path.Combine(Path.GetTempPath(), $"adapter-fidelity-{Guid.NewGuid():N}");
         var chunked = Path.Combine(Path.GetTempPath(), $"adapter-fidelity-{Guid.NewGuid():N}");
@@ -64,7 +66,11 @@ public sealed class FidelityTests
             static (app, python) => app.UseGatewayApp(python.Load("fidelity_apps:recording_input_app")),
             PythonHost.Mode(processes),
             // No body read ahead of the app: Kestrel's limit would then refuse the declared body by itself.
-            gateway: static o => o.RequestBufferSize = 0,
+            gateway: o =>
+            {
+                o.RequestBufferSize = 0;
+                o.RequestSpoolLimit = spool ? 1 << 20 : 0;
+            },
             builder: static b => b.WebHost.ConfigureKestrel(static k => k.Limits.MaxRequestBodySize = 1000));
         try
         {
@@ -80,6 +86,13 @@ public sealed class FidelityTests
             using (var response = await host.Client.PostAsync($"/?record={Uri.EscapeDataString(chunked)}", content))
             {
                 Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+            }
+
+            if (spool)
+            {
+                // The spool read the chunked body before the app, and met the limit there.
+                Assert.False(File.Exists(chunked), "The app was called for a spooled body over the limit.");
+                return;
             }
 
             var recorded = await File.ReadAllTextAsync(chunked);

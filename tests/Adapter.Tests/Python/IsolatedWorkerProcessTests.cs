@@ -118,6 +118,9 @@ public sealed class IsolatedWorkerProcessTests
         await using var host = await PythonHost.StartAsync(
             static (app, python) => app.UseGatewayApp(python.Load("worker_apps:upload_app")),
             PythonHost.Mode(1),
+            // Streamed through the worker's pipe as it arrives: the path whose memory this measures (a spooled body
+            // sits in a file).
+            gateway: static o => o.RequestSpoolLimit = 0,
             builder: static b => b.WebHost.ConfigureKestrel(static k => k.Limits.MaxRequestBodySize = null));
         await UploadAsync(host.Client, 64);
 
