@@ -16,24 +16,47 @@ public sealed class BodyIntegrityTests(ITestOutputHelper output)
     private static int Rounds => int.TryParse(Environment.GetEnvironmentVariable("BODY_INTEGRITY_ROUNDS"), out var rounds) ? rounds : 4;
 
     [Theory]
-    [InlineData("iterable")]
-    [InlineData("write")]
-    public async Task Csharp_body_survives_a_jittery_slow_reader(string mode)
+    [InlineData("iterable", Buffering.Memory)]
+    [InlineData("write", Buffering.Memory)]
+    [InlineData("iterable", Buffering.Spool)]
+    [InlineData("write", Buffering.Spool)]
+    public async Task Csharp_body_survives_a_jittery_slow_reader(string mode, Buffering buffering)
     {
-        await using var host = await TestHost.StartAsync(NumberedBody.App);
-        await DownloadAsync(host, "C# " + mode, mode);
+        await using var host = await TestHost.StartAsync(NumberedBody.App, Options(buffering));
+        await DownloadAsync(host, $"C# {mode}{Name(buffering)}", mode);
     }
 
     [PythonTheory]
-    [InlineData("iterable", 0)]
-    [InlineData("write", 0)]
-    [InlineData("iterable", 1)]
-    [InlineData("write", 1)]
-    public async Task Python_body_survives_a_jittery_slow_reader(string mode, int processes)
+    [InlineData("iterable", 0, Buffering.Memory)]
+    [InlineData("write", 0, Buffering.Memory)]
+    [InlineData("iterable", 1, Buffering.Memory)]
+    [InlineData("write", 1, Buffering.Memory)]
+    [InlineData("iterable", 0, Buffering.Spool)]
+    [InlineData("write", 1, Buffering.Spool)]
+    public async Task Python_body_survives_a_jittery_slow_reader(string mode, int processes, Buffering buffering)
     {
-        await using var host = await PythonHost.StartAsync("bridge_apps:numbered_app", PythonHost.Mode(processes));
-        await DownloadAsync(host, $"Python {(processes == 0 ? "in-process" : "worker process")} {mode}", mode);
+        await using var host = await PythonHost.StartAsync(
+            static (app, python) => app.UseGatewayApp(python.Load("bridge_apps:numbered_app")),
+            PythonHost.Mode(processes),
+            Options(buffering));
+        await DownloadAsync(host, $"Python {(processes == 0 ? "in-process" : "worker process")} {mode}{Name(buffering)}", mode);
     }
+
+    /// <summary>
+    /// How a slow reader is absorbed: in memory only (spooling off, the app held back), or with a 16 KiB buffer so
+    /// that most of the body goes through the spool file.
+    /// </summary>
+    public enum Buffering
+    {
+        Memory,
+        Spool,
+    }
+
+    private static Action<GatewayOptions> Options(Buffering buffering) => buffering == Buffering.Memory
+        ? static o => o.ResponseSpoolLimit = 0
+        : static o => o.ResponseBufferSize = 16 * 1024;
+
+    private static string Name(Buffering buffering) => buffering == Buffering.Memory ? "" : " spooled";
 
     /// <summary>What each worker of the host's pools is doing, to tell a stalled writer from a stalled app.</summary>
     private static string ServerState(TestHost host)
