@@ -51,6 +51,7 @@ internal sealed class GatewayBodyWriter
     private readonly int _sliceSize;
     private readonly SpoolBudget? _spoolBudget;
     private readonly long _spoolLimit;
+    private readonly TimeProvider _time;
 
     // Created when a flush is first left pending: a response the client keeps up with allocates none of them.
     private HandOffGate? _gate;
@@ -75,6 +76,7 @@ internal sealed class GatewayBodyWriter
     /// <param name="sliceSize">The most the pump writes per flush (whole segments; at least one).</param>
     /// <param name="spoolBudget">Where spool files come from; null not to spool.</param>
     /// <param name="spoolLimit">The most this response may spool.</param>
+    /// <param name="time">The clock of the silence rule (the interleaving tests step it); the system's by default.</param>
     public GatewayBodyWriter(
         IResponsePipe pipe,
         int bufferSize,
@@ -82,8 +84,10 @@ internal sealed class GatewayBodyWriter
         HandOffGate? gate = null,
         int sliceSize = DefaultSliceSize,
         SpoolBudget? spoolBudget = null,
-        long spoolLimit = 0)
+        long spoolLimit = 0,
+        TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _spoolBudget = spoolLimit > 0 ? spoolBudget : null;
         _spoolLimit = spoolLimit;
         _sliceSize = sliceSize;
@@ -269,7 +273,7 @@ internal sealed class GatewayBodyWriter
                     }
 
                     // Dropped outside the gate: Kestrel may complete the pending flush inline, and the pump takes the gate.
-                    abortedAt = Environment.TickCount64;
+                    abortedAt = NowMs();
                     _pipe.DropSilentClient(_silenceLimit);
                     break;
             }
@@ -284,7 +288,7 @@ internal sealed class GatewayBodyWriter
     private Turn WaitForTurn(HandOffGate gate, ReadOnlySpan<byte> data, bool mustOwn, long abortedAt)
     {
         var seen = _flushesDone;
-        var since = Environment.TickCount64;
+        var since = NowMs();
         while (true)
         {
             if (_state == Failed)
@@ -312,7 +316,7 @@ internal sealed class GatewayBodyWriter
             {
                 // The client took bytes: its silence starts again.
                 seen = _flushesDone;
-                since = Environment.TickCount64;
+                since = NowMs();
             }
 
             if (_silenceLimit == Timeout.InfiniteTimeSpan && abortedAt == 0)
@@ -322,8 +326,8 @@ internal sealed class GatewayBodyWriter
             }
 
             var left = abortedAt != 0
-                ? (long)AbortGrace.TotalMilliseconds - (Environment.TickCount64 - abortedAt)
-                : (long)_silenceLimit.TotalMilliseconds - (Environment.TickCount64 - since);
+                ? (long)AbortGrace.TotalMilliseconds - (NowMs() - abortedAt)
+                : (long)_silenceLimit.TotalMilliseconds - (NowMs() - since);
             if (left <= 0)
             {
                 return Turn.Silent;
@@ -332,6 +336,8 @@ internal sealed class GatewayBodyWriter
             gate.Wait((int)Math.Min(left, int.MaxValue));
         }
     }
+
+    private long NowMs() => (long)(_time.GetTimestamp() * 1000.0 / _time.TimestampFrequency);
 
     private void Append(ReadOnlySpan<byte> data)
     {

@@ -62,17 +62,48 @@ public sealed class BodyWriterInterleavingTests
         }
     }
 
-    private static void Explore(int seed, bool clientMayLeave, int[]? chunkSizes = null, int bufferSize = 48, long spoolLimit = 0)
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_client_that_stops_taking_bytes_is_dropped_after_its_silence_and_the_worker_is_told(bool slowToNoticeTheAbort)
+    {
+        // A finite silence: the client may stop for good at any step; the worker's timed wait then runs out (the
+        // stepped clock moves only when nothing else can run), it drops the client and waits out the abort
+        // grace, and must end with the departure reported, never hang, and never lose bytes silently.
+        var dropped = 0;
+        for (var seed = 1; seed <= Interleavings / 2; seed++)
+        {
+            dropped += Explore(seed, clientMayLeave: false, silence: TimeSpan.FromSeconds(1), clientMayStall: true, slowToNoticeTheAbort: slowToNoticeTheAbort) ? 1 : 0;
+        }
+
+        // The branch under test ran: in most seeds the client stalls while the worker waits for room.
+        Assert.True(dropped > Interleavings / 20, $"Only {dropped} interleavings dropped a silent client.");
+    }
+
+    /// <returns>True when the worker dropped the client as silent.</returns>
+    private static bool Explore(
+        int seed,
+        bool clientMayLeave,
+        int[]? chunkSizes = null,
+        int bufferSize = 48,
+        long spoolLimit = 0,
+        TimeSpan? silence = null,
+        bool clientMayStall = false,
+        bool slowToNoticeTheAbort = false)
     {
         var scheduler = new StepScheduler(seed);
         var pipe = new SteppedPipe(scheduler, pendingChance: 0.6);
         var budget = new SpoolBudget(long.MaxValue, null);
+        var clock = new SteppedClock();
         // Slices of a few segments, so the pump also stops mid-batch and resumes on the next flush's completion.
-        var writer = new GatewayBodyWriter(pipe, bufferSize, Timeout.InfiniteTimeSpan, new SteppedGate(), sliceSize: 24, budget, spoolLimit);
+        var writer = new GatewayBodyWriter(pipe, bufferSize, silence ?? Timeout.InfiniteTimeSpan, new SteppedGate(clock), sliceSize: 24, budget, spoolLimit, clock);
         var sizes = chunkSizes ?? Enumerable.Range(0, 12).Select(_ => scheduler.Random.Next(1, 80)).ToArray();
         var chunks = sizes.Select(static (size, i) => Enumerable.Range(0, size).Select(j => (byte)(i * 16 + j % 16)).ToArray()).ToArray();
         var expected = chunks.SelectMany(static c => c).ToArray();
         var workerSawDeparture = false;
+        var workerDone = false;
+        var sentAll = false;
+        var stalled = false;
 
         scheduler.Run(
             ("worker", () =>
@@ -86,11 +117,15 @@ public sealed class BodyWriterInterleavingTests
                         writer.Send(reused);
                         Array.Fill(reused, (byte)0xEE);
                     }
+
+                    sentAll = true;
                 }
                 catch (ClientDisconnectedException)
                 {
                     workerSawDeparture = true;
                 }
+
+                workerDone = true;
 
                 // As the middleware does: the request ends once the pump has let go of the pipe.
                 var idle = writer.WhenIdle();
@@ -99,28 +134,47 @@ public sealed class BodyWriterInterleavingTests
             }),
             ("client", () =>
             {
-                var left = false;
                 while (true)
                 {
-                    StepScheduler.BlockUntil("client.wait", () => pipe.HasPendingFlush || pipe.RequestEnded || (clientMayLeave && !left));
+                    StepScheduler.BlockUntil("client.wait", () => pipe.HasPendingFlush || pipe.RequestEnded);
                     if (pipe.RequestEnded && !pipe.HasPendingFlush)
                     {
                         return;
                     }
 
-                    if (clientMayLeave && !left && scheduler.Random.Next(8) == 0)
+                    if (clientMayStall && !stalled && scheduler.Random.Next(6) == 0)
                     {
-                        left = true;
-                        pipe.Abort();
+                        // The client stops reading for good: only the connection's abort ends its pending flush, at
+                        // once as Kestrel does, or (slow to notice) only after the worker gave up waiting. Once the
+                        // worker has handed everything over, no worker waits on the client: Kestrel's
+                        // MinResponseDataRate drops it, modelled here as an abort when nothing else is left.
+                        stalled = true;
+                        StepScheduler.BlockUntil("client.stalled", () => workerDone || (pipe.IsAborted && !slowToNoticeTheAbort));
+                        if (!pipe.IsAborted)
+                        {
+                            pipe.Abort();
+                        }
                     }
-                    else if (pipe.HasPendingFlush)
-                    {
-                        pipe.CompletePending();
-                    }
-                    else
-                    {
-                        StepScheduler.Point("client.idle");
-                    }
+
+                    pipe.CompletePending();
+                }
+            }),
+            ("departure", () =>
+            {
+                // The client leaving is its own actor, so it can land in the middle of a pump's write or flush.
+                if (!clientMayLeave)
+                {
+                    return;
+                }
+
+                while (!pipe.RequestEnded && scheduler.Random.Next(10) != 0)
+                {
+                    StepScheduler.Point("departure.not-yet");
+                }
+
+                if (!pipe.RequestEnded)
+                {
+                    pipe.Abort();
                 }
             }));
 
@@ -129,7 +183,7 @@ public sealed class BodyWriterInterleavingTests
         Assert.True(pipe.Violations.Count == 0, string.Join("; ", pipe.Violations) + " — " + context);
         Assert.True(received.AsSpan().SequenceEqual(expected.AsSpan(0, Math.Min(received.Length, expected.Length))) && received.Length <= expected.Length,
             "The client received bytes out of order, twice, or not sent — " + context);
-        if (!clientMayLeave || (!workerSawDeparture && !writer.HasFailed && !pipe.IsAborted))
+        if ((!clientMayLeave && !stalled) || (!workerSawDeparture && !writer.HasFailed && !pipe.IsAborted))
         {
             Assert.True(received.Length == expected.Length, "The body was cut short with no departure reported — " + context);
         }
@@ -146,5 +200,12 @@ public sealed class BodyWriterInterleavingTests
         }
 
         Assert.True(budget.Used == 0 && budget.Files == 0, $"The spool still holds {budget.Used} bytes in {budget.Files} files after the request — " + context);
+        if (stalled && received.Length < expected.Length)
+        {
+            Assert.True(pipe.IsAborted && (workerSawDeparture || sentAll), "A stalled client was not dropped, or the worker was not told — " + context);
+            Assert.True(pipe.SilentDrops == (workerSawDeparture ? 1 : 0), $"The writer dropped the client {pipe.SilentDrops} times — " + context);
+        }
+
+        return stalled && workerSawDeparture;
     }
 }

@@ -69,7 +69,7 @@ internal sealed class StepScheduler
     {
         if (t_current is { } actor)
         {
-            actor.Yield(what, condition);
+            actor.Yield(what, condition, canTimeOut: false);
         }
         else if (!SpinWait.SpinUntil(condition, Stall))
         {
@@ -77,10 +77,28 @@ internal sealed class StepScheduler
         }
     }
 
+    /// <summary>
+    /// As <see cref="BlockUntil"/> for a wait with a time limit: false when the wait timed out instead, which the
+    /// scheduler lets happen only when no actor can run, so a timeout never hides a missed wake-up.
+    /// </summary>
+    public static bool BlockUntilOrTimeout(string what, Func<bool> condition) =>
+        t_current is not { } actor
+            ? throw new InvalidOperationException("A timed wait is for stepped actors only.")
+            : actor.Yield(what, condition, canTimeOut: true);
+
     /// <summary>Called with the scheduler's lock held: hands the turn to a runnable actor, or reports a deadlock.</summary>
     private void PickNext(Actor? from)
     {
         var runnable = _actors.Where(static a => !a.Done && (a.Until is null || a.Until())).ToList();
+        if (runnable.Count == 0 && _actors.Where(static a => !a.Done && a.CanTimeOut).ToList() is { Count: > 0 } timed)
+        {
+            // Nothing can run: one of the timed waits runs out.
+            var expired = timed[_random.Next(timed.Count)];
+            expired.TimedOut = true;
+            _trace.Add(expired.Name + ":timed-out");
+            runnable.Add(expired);
+        }
+
         if (runnable.Count == 0)
         {
             if (_actors.Any(static a => !a.Done))
@@ -98,6 +116,7 @@ internal sealed class StepScheduler
 
         var next = runnable[_random.Next(runnable.Count)];
         next.Until = null;
+        next.CanTimeOut = false;
         if (!ReferenceEquals(next, from))
         {
             next.Go();
@@ -127,6 +146,12 @@ internal sealed class StepScheduler
         public string At { get; private set; } = "start";
 
         public bool KeepGoing { get; set; }
+
+        /// <summary>The actor's wait may time out when nothing else can run.</summary>
+        public bool CanTimeOut { get; set; }
+
+        /// <summary>Set when the scheduler ended the actor's wait as a timeout.</summary>
+        public bool TimedOut { get; set; }
 
         public void Go() => _turn.Release();
 
@@ -169,12 +194,13 @@ internal sealed class StepScheduler
             }
         }
 
-        public void Yield(string what, Func<bool>? until)
+        /// <returns>False when a wait that may time out did.</returns>
+        public bool Yield(string what, Func<bool>? until, bool canTimeOut = false)
         {
             if (_abandoned)
             {
                 // A deadlock was reported: the actor only unwinds now.
-                return;
+                return true;
             }
 
             lock (scheduler._actors)
@@ -182,15 +208,18 @@ internal sealed class StepScheduler
                 At = what;
                 scheduler._trace.Add(Name + ":" + what);
                 Until = until;
+                CanTimeOut = canTimeOut && until is not null;
+                TimedOut = false;
                 KeepGoing = false;
                 scheduler.PickNext(from: this);
                 if (KeepGoing)
                 {
-                    return;
+                    return !TimedOut;
                 }
             }
 
             WaitForTurn();
+            return !TimedOut;
         }
 
         private void WaitForTurn()

@@ -2,9 +2,11 @@ namespace Adapter.Tests.Interleaving;
 
 /// <summary>
 /// <see cref="HandOffGate"/> under a <see cref="StepScheduler"/>: entering, leaving, waiting and pulsing are
-/// each a scheduling point, and a waiter wakes only when pulsed, as the monitor allows at the least.
+/// each a scheduling point, and a waiter wakes only when pulsed, as the monitor allows at the least. A wait with
+/// a time limit returns false (timed out) only when no actor can run.
 /// </summary>
-internal sealed class SteppedGate : HandOffGate
+/// <param name="clock">The clock a timed-out wait moves on, if the code under test reads one.</param>
+internal sealed class SteppedGate(SteppedClock? clock = null) : HandOffGate
 {
     private readonly HashSet<StepScheduler.Actor> _pulsed = [];
     private readonly HashSet<StepScheduler.Actor> _waiting = [];
@@ -31,8 +33,17 @@ internal sealed class SteppedGate : HandOffGate
         _pulsed.Remove(me);
         _owner = null;
 
-        // A finite wait may also time out: only when nothing else can run, so a timeout is never what unblocks a bug.
-        StepScheduler.BlockUntil("gate.wait", () => _owner is null && _pulsed.Contains(me));
+        if (milliseconds == Timeout.Infinite)
+        {
+            StepScheduler.BlockUntil("gate.wait", () => _owner is null && _pulsed.Contains(me));
+        }
+        else if (!StepScheduler.BlockUntilOrTimeout("gate.wait", () => _owner is null && _pulsed.Contains(me)))
+        {
+            // A finite wait times out only when nothing else can run, and then the whole wait has passed.
+            clock?.Advance(milliseconds);
+            StepScheduler.BlockUntil("gate.reenter", () => _owner is null);
+        }
+
         _waiting.Remove(me);
         _owner = me;
         return _pulsed.Remove(me);

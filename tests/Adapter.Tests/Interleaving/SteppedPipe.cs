@@ -71,7 +71,14 @@ internal sealed class SteppedPipe(StepScheduler scheduler, double pendingChance)
         _aborted = true;
     }
 
-    public void DropSilentClient(TimeSpan silence) => Abort();
+    /// <summary>How many times the writer dropped the client as silent.</summary>
+    public int SilentDrops { get; private set; }
+
+    public void DropSilentClient(TimeSpan silence)
+    {
+        SilentDrops++;
+        Abort();
+    }
 
     /// <summary>What the writer handed over to dispose with the request (its spool file).</summary>
     public List<IDisposable> Disposables { get; } = [];
