@@ -175,11 +175,13 @@ public sealed class AvailabilityTests
                 return [];
             }),
             static services => services.AddGateway(static o => o.WorkerThreads = 4).Configure<HostOptions>(static h => h.ShutdownTimeout = TimeSpan.FromSeconds(1)));
+        var disposed = false;
         try
         {
             var requests = Enumerable.Range(0, 4).Select(_ => host.Client.GetAsync("/")).ToArray();
             Assert.True(started.Wait(TestHost.Wait), "The four apps never started.");
             var clock = Stopwatch.StartNew();
+            disposed = true;
             await host.DisposeAsync();
 
             // Joined one by one at 5 s each, four stuck workers took over 20 s; one deadline keeps it to a few.
@@ -192,6 +194,10 @@ public sealed class AvailabilityTests
         finally
         {
             release.Set();
+            if (!disposed)
+            {
+                await host.DisposeAsync();
+            }
         }
     }
 

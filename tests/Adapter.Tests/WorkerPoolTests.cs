@@ -14,15 +14,27 @@ public sealed class WorkerPoolTests
             pause.Wait(TimeSpan.FromMilliseconds(50));
             return "ok";
         }), static o => o.WorkerThreads = 16);
-        var pool = host.Services.GetRequiredService<GatewayWorkerPool>();
-        using var client = new HttpClient { BaseAddress = host.Address, Timeout = TestHost.Wait };
-        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => client.GetStringAsync("/")));
-        Assert.Equal(16, pool.ThreadCount);
+        var disposed = false;
+        try
+        {
+            var pool = host.Services.GetRequiredService<GatewayWorkerPool>();
+            using var client = new HttpClient { BaseAddress = host.Address, Timeout = TestHost.Wait };
+            await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => client.GetStringAsync("/")));
+            Assert.Equal(16, pool.ThreadCount);
 
-        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
-        await host.DisposeAsync();
-        Assert.Equal(0, pool.ThreadCount);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"Stopping took {stopwatch.Elapsed}.");
+            var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+            disposed = true;
+            await host.DisposeAsync();
+            Assert.Equal(0, pool.ThreadCount);
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"Stopping took {stopwatch.Elapsed}.");
+        }
+        finally
+        {
+            if (!disposed)
+            {
+                await host.DisposeAsync();
+            }
+        }
     }
 }
 

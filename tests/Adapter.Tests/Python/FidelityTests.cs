@@ -312,7 +312,8 @@ public sealed class FidelityTests
         var reason = PythonAvailability.Missing(["no_such_package_xyz"]);
         Assert.NotNull(reason);
         Assert.Contains("no_such_package_xyz", reason, StringComparison.Ordinal);
-        var interpreter = Regex.Match(reason, @"for (/\S+?)\s*[(.]").Groups[1].Value;
+        // "… is not installed for /usr/bin/python3.11 (Debian: …)": the whole path, dots included.
+        var interpreter = Regex.Match(reason, @"for (/\S+) \(").Groups[1].Value;
         Assert.True(File.Exists(interpreter), $"No interpreter path in: {reason}");
     }
 

@@ -96,12 +96,16 @@ internal static class PythonAvailability
             RedirectStandardError = true,
             UseShellExecute = false,
         })!;
-        process.StandardError.ReadToEnd();
+
+        // Drained while the wait runs, so a hung import cannot hang test discovery past the timeout.
+        var error = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
         {
-            process.Kill();
+            process.Kill(entireProcessTree: true);
             return $"Importing the Python package '{module}' with {python} did not finish in 30 s.";
         }
+
+        error.Wait(TimeSpan.FromSeconds(5));
 
         return process.ExitCode == 0 ? null : $"The Python package '{module}' is not installed for {python} (Debian: apt-get install python3-{module}).";
     }

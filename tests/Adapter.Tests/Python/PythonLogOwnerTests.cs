@@ -1,6 +1,8 @@
 namespace Adapter.Tests.Python;
 
 /// <summary>In-process Python logs to the gateway started last; once that host has stopped, another still serving keeps working.</summary>
+/// <remarks>Alone: a host started in parallel by another test would take the log over, and the stopped host's factory would never be reached.</remarks>
+[Collection(nameof(TimingSensitive))]
 public sealed class PythonLogOwnerTests
 {
     [PythonFact]
