@@ -10,7 +10,8 @@ Host to worker: L load (u32 index, target), R request (u32 app index, u32 length
 the text entries, the other entries), D request body bytes (empty: the end), Y the body failed (text),
 S stop this response (the client left).
 Worker to host: K loaded, X failure (text with traceback), H status and headers, B body chunk,
-I read (u32 most bytes), E wsgi.errors text, F send a file (u64 offset, path), Z response done.
+I read (u32 most bytes), E wsgi.errors text, F send a file (u64 offset, path), C the iterable's close() raised
+after the body went out (text with traceback; the response still completes), Z response done.
 
 The worker ends at EOF on the channel, and when its parent changes (the host died, even by SIGKILL)."""
 import os
@@ -165,6 +166,10 @@ def _respond(channel, bridge, app, strings, others):
         # The host can only have asked to stop once it has a chunk: no look at the channel before the first.
         while not (sent and channel.check_stop()):
             chunk = response.next()
+            if type(chunk) is str:
+                # close() raised after the body went out: the host logs it, and the response completes (Z follows).
+                channel.send(b"C", chunk.encode("utf-8", "replace"), flush=False)
+                break
             if type(chunk) is tuple:
                 head, chunk = chunk
                 channel.send(b"H", head.encode("utf-8"), flush=False)
