@@ -38,3 +38,14 @@ def slow_app(environ, start_response):
             mark.write("started")
     time.sleep(float(query.get("sleep", "0")))
     return _text(start_response, "slept")
+
+
+def length_app(environ, start_response):
+    """Reads the request body to its end in 64 KiB pieces and answers how many bytes it held."""
+    total = 0
+    while True:
+        block = environ["wsgi.input"].read(65536)
+        if not block:
+            break
+        total += len(block)
+    return _text(start_response, str(total))
