@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -32,6 +33,13 @@ internal sealed class GatewayHandler
     public Task InvokeAsync(HttpContext context, int mountSegments = 0)
     {
         var exchange = new GatewayExchange(this, context, mountSegments);
+        if (_pool.IsStopping)
+        {
+            // A graceful stop: the request is served, and its connection then closed (Connection: close, or HTTP/2's
+            // GOAWAY), so the client's next request goes to a new connection, elsewhere.
+            context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+        }
+
         if (_pool.IsFull)
         {
             // Refused at once, before any body is read.
@@ -117,7 +125,7 @@ internal sealed class GatewayHandler
 
     private Task Refuse(GatewayExchange exchange)
     {
-        if (_pool.IsStopping)
+        if (_pool.HasStopped)
         {
             GatewayLog.RejectedWhileStopping(Logger, exchange.Method, exchange.LogPath);
         }
