@@ -32,6 +32,23 @@ internal sealed class GatewayCommand
     private readonly Option<int?> _threads = Whole("--threads", "In-process mode: threads that run the Python apps. Default: 2.", 1);
     private readonly Option<int?> _timeout = Whole("--timeout", "Seconds an app may stay silent before it is answered 504 (and its worker replaced); 0 turns it off. Default: 30.", 0, "-t");
     private readonly Option<int?> _gracefulTimeout = Whole("--graceful-timeout", "Seconds in-flight requests get to finish after SIGTERM. Default: 30.", 0);
+    private readonly Option<long?> _limitRequestBody = new("--limit-request-body")
+    {
+        Description = "Bytes a request body may hold (413 past them); 0 for no limit. Default: 0, unless configuration sets Kestrel:Limits:MaxRequestBodySize.",
+        HelpName = "BYTES",
+        CustomParser = static result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+            if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            {
+                return value;
+            }
+
+            result.AddError($"--limit-request-body: '{text}' is not a whole number of bytes (0 for no limit)");
+            return null;
+        },
+    };
+
     private readonly Option<int?> _maxRequests = Whole("--max-requests", "Replace a worker process after this many requests; 0 never does. Default: 0.", 0);
     private readonly Option<int?> _maxRequestsJitter = Whole("--max-requests-jitter", "Add 0 to this many requests to each worker's --max-requests.", 0);
     private readonly Option<bool> _reload = new("--reload") { Description = "Restart the worker processes when a .py file on the Python path changes." };
@@ -70,7 +87,7 @@ internal sealed class GatewayCommand
     private GatewayCommand()
     {
         _root.Arguments.Add(_apps);
-        foreach (var option in (Option[])[_bind, _workers, _threads, _timeout, _gracefulTimeout, _maxRequests, _maxRequestsJitter, _reload, _chdir,
+        foreach (var option in (Option[])[_bind, _workers, _threads, _timeout, _gracefulTimeout, _limitRequestBody, _maxRequests, _maxRequestsJitter, _reload, _chdir,
             _pythonPath, _accessLogFile, _logLevel, _certFile, _keyFile, _forwardedAllowIps, _config, _checkConfig, _health])
         {
             _root.Options.Add(option);
@@ -116,6 +133,7 @@ internal sealed class GatewayCommand
         Threads = result.GetValue(_threads),
         Timeout = result.GetValue(_timeout),
         GracefulTimeout = result.GetValue(_gracefulTimeout),
+        LimitRequestBody = result.GetValue(_limitRequestBody),
         MaxRequests = result.GetValue(_maxRequests),
         MaxRequestsJitter = result.GetValue(_maxRequestsJitter),
         Reload = result.GetValue(_reload),

@@ -5,7 +5,7 @@ namespace Adapter.Cli;
 
 /// <summary>
 /// The flags as configuration keys, in the shape a C# host reads (<c>PythonGateway:*</c>, <c>Gateway:*</c>,
-/// <c>Logging:*</c>), so the command and a config-only host are one thing. Precedence, lowest first:
+/// <c>Logging:*</c>, <c>Kestrel:*</c>), so the command and a config-only host are one thing. Precedence, lowest first:
 /// <see cref="Defaults"/>, <c>appsettings.json</c> in the content root, <c>--config</c>, environment variables, flags.
 /// </summary>
 internal static class GatewayConfiguration
@@ -13,11 +13,18 @@ internal static class GatewayConfiguration
     private const string Apps = "PythonGateway:Apps";
     private const string Paths = "PythonGateway:Paths";
 
-    /// <summary>gunicorn's log level (info), without a line per request from ASP.NET Core's own categories.</summary>
+    /// <summary>Kestrel's limit on a request body, in bytes; an empty value binds as null, no limit.</summary>
+    public const string MaxRequestBodySize = "Kestrel:Limits:MaxRequestBodySize";
+
+    /// <summary>
+    /// gunicorn's log level (info), without a line per request from ASP.NET Core's own categories; and gunicorn's
+    /// unlimited request body (Kestrel's own default is 30 MB): the body streams to the app, which decides.
+    /// </summary>
     public static Dictionary<string, string?> Defaults() => new()
     {
         ["Logging:LogLevel:Default"] = "Information",
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        [MaxRequestBodySize] = "",
     };
 
     /// <summary>The flags' keys. <paramref name="configuration"/> (every source but the flags) supplies the paths already configured.</summary>
@@ -37,6 +44,11 @@ internal static class GatewayConfiguration
         {
             var span = timeout == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(timeout);
             keys["Gateway:RequestTimeout"] = span.ToString("c", CultureInfo.InvariantCulture);
+        }
+
+        if (settings.LimitRequestBody is { } limit)
+        {
+            keys[MaxRequestBodySize] = limit == 0 ? "" : limit.ToString(CultureInfo.InvariantCulture);
         }
 
         if (settings.LogLevel is { } level)

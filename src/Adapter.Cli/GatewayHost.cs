@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.HttpLogging;
 using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Configuration.Json;
@@ -97,6 +98,10 @@ internal static class GatewayHost
             builder.WebHost.ConfigureKestrel(kestrel => GatewayListeners.Listen(kestrel, binds, certificate));
         }
 
+        // The Kestrel section's options (Limits:MaxRequestBodySize and the rest), which WebApplication.CreateBuilder
+        // reads only for endpoints and certificates: configured as the ASP.NET Core docs show for any host, so
+        // appsettings.json, --config and Kestrel__Limits__… variables apply; the flags come last in configuration.
+        builder.Services.Configure<KestrelServerOptions>(builder.Configuration.GetSection("Kestrel"));
         builder.Services.AddPythonGateway();
         if (settings.GracefulTimeout is { } graceful)
         {

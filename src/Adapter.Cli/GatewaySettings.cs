@@ -18,6 +18,9 @@ internal sealed class GatewaySettings
     /// <summary>Seconds.</summary>
     public int? GracefulTimeout { get; init; }
 
+    /// <summary>Bytes a request body may hold; 0 for no limit.</summary>
+    public long? LimitRequestBody { get; init; }
+
     public int? MaxRequests { get; init; }
 
     public int? MaxRequestsJitter { get; init; }

@@ -21,4 +21,8 @@ internal sealed class PythonAppException(string message) : GatewayForeignExcepti
         // Not wrapped: pythonnet's exception repeats the traceback as its stack trace.
         return new PythonAppException($"The Python app '{target}' raised {exception.Type.Name}: {exception.Message}\n{traceback.TrimEnd()}");
     }
+
+    /// <summary>The iterable's close() raised after the body went out; <paramref name="description"/> is the bridge's, with the traceback.</summary>
+    public static PythonAppException FromClose(string description, string target) =>
+        new($"The close() of the Python app '{target}''s iterable raised {description}");
 }

@@ -277,10 +277,13 @@ class Response:
 
     def next(self):
         """The next chunk as bytes, or None at the end (after closing the iterable); a (head, chunk)
-        tuple instead when start_response was called since .NET last looked."""
+        tuple instead when start_response was called since .NET last looked; at the end, a str when the
+        iterable's close() raised after the body went out (see _close_at_end)."""
         chunk = next(self._iterator, _END)
         if chunk is _END:
-            self.close()
+            failure = self._close_at_end()
+            if failure is not None:
+                return failure
             chunk = None
         elif type(chunk) is not bytes:
             if not isinstance(chunk, bytes):
@@ -292,6 +295,19 @@ class Response:
         if request.pending is not None:
             return (request.take(), chunk)
         return chunk
+
+    def _close_at_end(self):
+        """Closes the iterable once the app has produced the whole body. A close() that raises once the body has
+        gone out cannot change the response any more: gunicorn still completes it, and so does the adapter, so
+        the failure comes back as its description, with the traceback, for the host to log. Before any body
+        (the status and headers not sent) it raises, and the response is a 500."""
+        try:
+            self.close()
+        except BaseException as error:  # close() is the app's code: it may raise anything
+            if not self._request.sent:
+                raise
+            return _describe(error)
+        return None
 
     def close(self):
         if self._closed:

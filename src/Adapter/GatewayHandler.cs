@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -37,6 +38,13 @@ internal sealed class GatewayHandler
         if (RequestPath.IsAmbiguous(exchange.ScriptName, exchange.PathInfo))
         {
             return RefuseAmbiguousPath(exchange);
+        }
+
+        if (_pool.IsStopping)
+        {
+            // A graceful stop: the request is served, and its connection then closed (Connection: close, or HTTP/2's
+            // GOAWAY), so the client's next request goes to a new connection, elsewhere.
+            context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
         }
 
         if (_pool.IsFull)
@@ -193,7 +201,7 @@ internal sealed class GatewayHandler
 
     private Task Refuse(GatewayExchange exchange)
     {
-        if (_pool.IsStopping)
+        if (_pool.HasStopped)
         {
             GatewayLog.RejectedWhileStopping(Logger, exchange.Method, exchange.LogPath);
         }

@@ -150,6 +150,49 @@ public sealed class ErrorTests
         await host.Logs.WaitForAsync(static e => e.Is(7) && e.Level == LogLevel.Error);
     }
 
+    [Fact]
+    public async Task Enumerator_dispose_that_throws_after_a_chunked_body_is_logged_and_the_response_completes()
+    {
+        // The C# side of issue 18, item 4 (a Python close() that raises): the body is whole, so the response completes.
+        await using var host = await TestHost.StartAsync(static (env, start) =>
+        {
+            start("200 OK", []);
+            return new ThrowingEnumeratorDispose();
+        });
+        using var raw = host.Connect();
+
+        await raw.SendAsync("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        var (head, body) = await raw.ReadResponseAsync();
+
+        Assert.Contains("Transfer-Encoding: chunked", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("first second", body);
+        var failed = Assert.Single(host.Logs.Adapter, static e => e.Level >= LogLevel.Error);
+        Assert.True(failed.Is(7), $"{failed.EventId.Id} {failed.Message}");
+    }
+
+    private sealed class ThrowingEnumeratorDispose : IEnumerable<byte[]>
+    {
+        public IEnumerator<byte[]> GetEnumerator() => new Enumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private sealed class Enumerator : IEnumerator<byte[]>
+        {
+            private readonly byte[][] _chunks = [Apps.Bytes("first "), Apps.Bytes("second")];
+            private int _index = -1;
+
+            public byte[] Current => _chunks[_index];
+
+            object System.Collections.IEnumerator.Current => Current;
+
+            public bool MoveNext() => ++_index < _chunks.Length;
+
+            public void Reset() => throw new NotSupportedException();
+
+            public void Dispose() => throw new InvalidOperationException("enumerator dispose failed");
+        }
+    }
+
     private sealed class ThrowingDispose : IEnumerable<byte[]>, IDisposable
     {
         public IEnumerator<byte[]> GetEnumerator() => ((IEnumerable<byte[]>)[Apps.Bytes("body")]).GetEnumerator();

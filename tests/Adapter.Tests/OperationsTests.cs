@@ -131,7 +131,7 @@ public sealed class OperationsTests
     }
 
     [Fact]
-    public async Task Shutdown_refuses_new_requests_lets_in_flight_ones_finish_and_joins_the_workers()
+    public async Task Shutdown_serves_a_request_on_an_open_keep_alive_connection_with_connection_close_lets_in_flight_ones_finish_and_joins_the_workers()
     {
         using var release = new ManualResetEventSlim();
         using var stopGate = new ManualResetEventSlim();
@@ -158,18 +158,26 @@ public sealed class OperationsTests
 
         var pool = host.Services.GetRequiredService<GatewayWorkerPool>();
         using var client = new HttpClient { BaseAddress = host.Address, Timeout = TestHost.Wait };
+
+        // A keep-alive connection opened before the stop, idle between two requests.
+        using var connection = host.Connect();
+        await connection.SendAsync("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.DoesNotContain("Connection: close", (await connection.ReadResponseAsync()).Head, StringComparison.OrdinalIgnoreCase);
+
         var slow = client.GetStringAsync("/slow");
         await running.Task.WaitAsync(TestHost.Wait);
         var stopping = Task.Run(async () => await host.DisposeAsync());
 
-        // The host is stopping (the gate holds Kestrel open): new requests are refused at once.
+        // The host is stopping (the gate holds Kestrel open): a request on the open connection is served, not refused,
+        // and the connection is closed after its response, so the client's next request goes elsewhere.
         await WaitForAsync(() => pool.IsStopping);
-        using var connection = host.Connect();
-        await connection.SendAsync("GET /new HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-        var (refused, _) = await connection.ReadToEndAsync();
-        Assert.StartsWith("HTTP/1.1 503", refused);
-        Assert.Contains("Retry-After:", refused, StringComparison.Ordinal);
-        Assert.Equal(LogLevel.Debug, (await host.Logs.WaitForAsync(static e => e.Is(15))).Level);
+        await connection.SendAsync("GET /new HTTP/1.1\r\nHost: h\r\n\r\n");
+        var (served, reset) = await connection.ReadToEndAsync();
+        Assert.StartsWith("HTTP/1.1 200", served);
+        Assert.Contains("Connection: close", served, StringComparison.OrdinalIgnoreCase);
+        Assert.EndsWith("finished", served, StringComparison.Ordinal);
+        Assert.False(reset);
+        Assert.DoesNotContain(host.Logs.Adapter, static e => e.Is(15));
 
         release.Set();
         stopGate.Set();

@@ -13,6 +13,10 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
     private byte[] _current = [];
     private byte[]? _prefetched;
 
+    // What the iterable's close() raised after the body went out (the bridge's description, with the traceback):
+    // thrown by Dispose, so the adapter logs it as any failed close and the response still completes.
+    private string? _closeFailure;
+
     public byte[] Current => _current;
 
     object IEnumerator.Current => _current;
@@ -74,6 +78,12 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
                 return Chunk(chunk) ?? End(response);
             }
 
+            if (PyString.IsStringType(next))
+            {
+                _closeFailure = next.As<string>();
+                return End(response);
+            }
+
             return Chunk(next) ?? End(response);
         }
         catch (PythonException ex)
@@ -104,6 +114,11 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
         var response = Interlocked.Exchange(ref _response, null);
         if (response is null)
         {
+            if (Interlocked.Exchange(ref _closeFailure, null) is { } failure)
+            {
+                throw PythonAppException.FromClose(failure, target);
+            }
+
             return;
         }
 

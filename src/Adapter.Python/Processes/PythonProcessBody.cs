@@ -22,6 +22,10 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
     private byte[]? _prefetched;
     private bool _released;
 
+    // What the iterable's close() raised after the body went out (a C frame): thrown by Dispose, so the adapter
+    // logs it as any failed close and the response still completes.
+    private string? _closeFailure;
+
     public byte[] Current => _current;
 
     object IEnumerator.Current => _current;
@@ -94,7 +98,7 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
         return true;
     }
 
-    /// <summary>The next B, F or Z frame (H, I and E are handled on the way); throws for X and for a worker that died.</summary>
+    /// <summary>The next B, F or Z frame (H, I, E and C are handled on the way); throws for X and for a worker that died.</summary>
     private (byte Kind, byte[] Payload) Next()
     {
         while (true)
@@ -119,6 +123,9 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                     break;
                 case (byte)'E':
                     call.Error(PythonWorkerProcess.Text(frame.Payload));
+                    break;
+                case (byte)'C':
+                    _closeFailure = PythonWorkerProcess.Text(frame.Payload);
                     break;
                 case (byte)'X':
                     Release(reusable: true);
@@ -174,6 +181,12 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
     {
         if (_released)
         {
+            if (_closeFailure is { } failure)
+            {
+                _closeFailure = null;
+                throw PythonAppException.FromClose(failure, target);
+            }
+
             return;
         }
 

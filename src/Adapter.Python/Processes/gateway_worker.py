@@ -10,16 +10,16 @@ Host to worker: L load (u32 index, target), R request (u32 app index, u32 length
 the text entries, the other entries), D request body bytes (empty: the end), Y the body failed (text),
 S stop this response (the client left).
 Worker to host: K loaded, X failure (text with traceback), H status and headers, B body chunk,
-I read (u32 most bytes), E wsgi.errors text, F send a file (u64 offset, path), Z response done.
+I read (u32 most bytes), E wsgi.errors text, F send a file (u64 offset, path), C the iterable's close() raised
+after the body went out (text with traceback; the response still completes), Z response done.
 
-The worker ends at EOF on the channel, and when its parent changes (the host died, even by SIGKILL)."""
+The worker ends at EOF on the channel, and at once when the host dies, even by SIGKILL (see _watch_host)."""
 import os
 import select
 import signal
 import struct
 import sys
 import threading
-import time
 import traceback
 
 _HEADER = struct.Struct(">cI")
@@ -165,6 +165,10 @@ def _respond(channel, bridge, app, strings, others):
         # The host can only have asked to stop once it has a chunk: no look at the channel before the first.
         while not (sent and channel.check_stop()):
             chunk = response.next()
+            if type(chunk) is str:
+                # close() raised after the body went out: the host logs it, and the response completes (Z follows).
+                channel.send(b"C", chunk.encode("utf-8", "replace"), flush=False)
+                break
             if type(chunk) is tuple:
                 head, chunk = chunk
                 channel.send(b"H", head.encode("utf-8"), flush=False)
@@ -218,10 +222,24 @@ def _log_to_host(level, name, text):
             view = view[os.write(2, view):]
 
 
-def _watch_parent(parent):
-    # A spinning app still lets this thread run (the GIL switches every few ms); a dead host means exit now.
+_PARENT_CHECK_MS = 1000
+
+
+def _watch_host(parent, host_pipe):
+    """Ends this worker as soon as the host is gone, even by SIGKILL, and even while the app spins (this thread
+    still runs: the GIL switches every few ms). ``host_pipe`` is a copy of stderr, a pipe whose only read end the
+    host holds: when the host dies the kernel closes it, and poll() reports POLLERR on this end at once, with no
+    wake-up meanwhile (PR_SET_PDEATHSIG would fire when the host *thread* that started this process ends, and .NET
+    starts processes from pool threads that come and go). A change of parent, looked at once a second, covers a
+    stderr that is not the host's pipe."""
+    poller = select.poll()
+    # No events asked for: poll() then reports only POLLERR, POLLHUP and POLLNVAL.
+    poller.register(host_pipe, 0)
     while True:
-        time.sleep(0.5)
+        for _fd, events in poller.poll(_PARENT_CHECK_MS):
+            if events & (select.POLLERR | select.POLLHUP):
+                os._exit(1)
+            poller.unregister(host_pipe)
         if os.getppid() != parent:
             os._exit(1)
 
@@ -237,7 +255,7 @@ def main():
     os.close(null)
     os.dup2(2, 1)
     sys.path[1:1] = sys.argv[1:]
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_watch_host, args=(os.getppid(), os.dup(2)), daemon=True, name="host-watch").start()
 
     import adapter_bridge as bridge
     channel = Channel(read_fd, write_fd)

@@ -66,8 +66,14 @@ internal sealed class GatewayWorkerPool : IDisposable
 
     public ILogger Logger => _logger;
 
-    /// <summary>True once the host began stopping: new requests are refused, in-flight ones go on.</summary>
+    /// <summary>
+    /// True once the host began stopping. Requests are still taken while the server drains (it closes idle
+    /// connections and ends each open one after its response); only once the pool is disposed are they refused.
+    /// </summary>
     public bool IsStopping => _stopping;
+
+    /// <summary>True once the pool is disposed (the host has stopped): requests are refused, and queued ones answered 503.</summary>
+    public bool HasStopped => _disposed;
 
     /// <summary>How many threads this pool runs, abandoned ones included.</summary>
     public int ThreadCount
@@ -104,7 +110,7 @@ internal sealed class GatewayWorkerPool : IDisposable
 
     public bool TryEnqueue(GatewayExchange exchange)
     {
-        if (_stopping)
+        if (_disposed)
         {
             return false;
         }
@@ -121,6 +127,13 @@ internal sealed class GatewayWorkerPool : IDisposable
 
         Metrics.Queued();
         _queue.Enqueue(exchange);
+        if (_disposed)
+        {
+            // Disposed since the check above, its queue perhaps drained already: answered here, never left waiting.
+            RejectQueued();
+            return true;
+        }
+
         StartWorkerIfNeeded();
 
         // A worker finishing a request looks at the queue before it sleeps, so only a sleeping one needs a
@@ -134,11 +147,11 @@ internal sealed class GatewayWorkerPool : IDisposable
     }
 
     /// <summary>
-    /// True when a request arriving now would be refused: the host is stopping, or the queue is full. Checked
+    /// True when a request arriving now would be refused: the host has stopped, or the queue is full. Checked
     /// before a short body is read, so a refusal is still answered at once.
     /// </summary>
     public bool IsFull =>
-        _stopping || Volatile.Read(ref _queued) - FreeWorkers >= _queueLimit;
+        _disposed || Volatile.Read(ref _queued) - FreeWorkers >= _queueLimit;
 
     /// <summary>Workers that could take a request at once: idle ones, and those not started yet.</summary>
     private int FreeWorkers => Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live));
@@ -321,6 +334,15 @@ internal sealed class GatewayWorkerPool : IDisposable
         Metrics.Dequeued(exchange.QueuedAt);
     }
 
+    /// <summary>Answers 503 to the requests still queued once the pool is disposed; the app is never called for them.</summary>
+    private void RejectQueued()
+    {
+        while (TryDequeue(out var exchange))
+        {
+            exchange.Reject();
+        }
+    }
+
     /// <summary>Stops and joins the workers; requests still queued are answered 503.</summary>
     public void Dispose()
     {
@@ -353,10 +375,7 @@ internal sealed class GatewayWorkerPool : IDisposable
         // Outside the lock: the watchdog takes it to list the workers.
         watchdog?.Dispose(TimeSpan.FromMilliseconds(budget));
 
-        while (TryDequeue(out var exchange))
-        {
-            exchange.Reject();
-        }
+        RejectQueued();
 
         var workers = Workers();
         if (workers.Length > 0)

@@ -96,5 +96,17 @@ public sealed class GatewayArgumentsTests
         Assert.Equal("hello:app", keys["PythonGateway:Apps:/"]);
         Assert.Equal("v:app", keys["PythonGateway:Apps:/v"]);
         Assert.False(keys.ContainsKey("PythonGateway:Threads"));
+        Assert.False(keys.ContainsKey("Kestrel:Limits:MaxRequestBodySize"));
+    }
+
+    [Theory]
+    [InlineData(0L, "")]
+    [InlineData(1000L, "1000")]
+    [InlineData(5_000_000_000L, "5000000000")]
+    public void Limit_request_body_is_Kestrels_MaxRequestBodySize_with_0_for_none(long bytes, string value)
+    {
+        var keys = GatewayConfiguration.FromFlags(new GatewaySettings { LimitRequestBody = bytes }, "/srv/site", new ConfigurationBuilder().Build());
+
+        Assert.Equal(value, keys["Kestrel:Limits:MaxRequestBodySize"]);
     }
 }

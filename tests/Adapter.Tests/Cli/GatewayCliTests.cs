@@ -33,6 +33,7 @@ public sealed class GatewayCliTests
     [InlineData("/admin hello:app", "/admin")]
     [InlineData("--log-level loud hello:app", "--log-level")]
     [InlineData("--certfile cert.pem hello:app", "--keyfile")]
+    [InlineData("--limit-request-body -1 hello:app", "--limit-request-body")]
     public async Task Bad_usage_exits_2_with_one_line_on_stderr(string arguments, string named)
     {
         await using var gateway = GatewayProcess.Start(arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries));
@@ -97,6 +98,42 @@ public sealed class GatewayCliTests
         finally
         {
             File.Delete(mark);
+        }
+    }
+
+    [PythonTheory]
+    [InlineData(null, null, true)]
+    [InlineData("0", "1000", true)]
+    [InlineData("1000", null, false)]
+    [InlineData(null, "1000", false)]
+    public async Task Request_body_limit_is_none_by_default_and_set_by_the_flag_over_Kestrel_configuration(string? flag, string? configured, bool accepted)
+    {
+        // Issue 18, item 5: Kestrel's own default (30 MB) refused a 31 MB upload; gunicorn has no limit.
+        const int size = 31 * 1024 * 1024;
+        var port = GatewayProcess.FreePort();
+        string[] arguments = ["cli_apps:length_app", "--workers", "1", "-b", $"127.0.0.1:{port}", .. flag is null ? [] : (string[])["--limit-request-body", flag]];
+        var environment = configured is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["Kestrel__Limits__MaxRequestBodySize"] = configured };
+        await using var gateway = GatewayProcess.Start(environment, arguments);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TestHost.Wait };
+        await gateway.WaitUntilAnsweringAsync(client, "/");
+
+        if (accepted)
+        {
+            using var response = await client.PostAsync("/", new ByteArrayContent(new byte[size]));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(size.ToString(System.Globalization.CultureInfo.InvariantCulture), await response.Content.ReadAsStringAsync());
+        }
+        else
+        {
+            // A declared length over the small limit (and well under Kestrel's 30 MB) is refused before any body
+            // byte is sent, and before the app runs.
+            using var raw = new RawConnection(port);
+            await raw.SendAsync("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n");
+            var (head, _) = await raw.ReadResponseAsync();
+            Assert.StartsWith("HTTP/1.1 413 ", head, StringComparison.Ordinal);
+
+            using var small = await client.PostAsync("/", new ByteArrayContent(new byte[1000]));
+            Assert.Equal("1000", await small.Content.ReadAsStringAsync());
         }
     }
 

@@ -35,7 +35,10 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// <summary>Both streams, for assertion messages.</summary>
     public string Transcript => $"stdout:\n{string.Join("\n", _output)}\nstderr:\n{string.Join("\n", _error)}";
 
-    public static GatewayProcess Start(params string[] arguments)
+    public static GatewayProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
+
+    /// <summary>Starts the gateway with <paramref name="environment"/> added to its environment variables.</summary>
+    public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -51,6 +54,11 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
         // As a user would: the interpreter through configuration's environment variables, not a flag.
         start.Environment["PythonGateway__PythonExecutable"] = PythonHost.PythonExecutable;
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         var gateway = new GatewayProcess(Process.Start(start)!);
         gateway._process.OutputDataReceived += (_, e) => Receive(e.Data, gateway._output, gateway._outputClosed);
         gateway._process.ErrorDataReceived += (_, e) => Receive(e.Data, gateway._error, gateway._errorClosed);

@@ -31,10 +31,26 @@ def pid_app(environ, start_response):
 
 
 def slow_app(environ, start_response):
-    """?mark=PATH: writes PATH once the request has reached the app; ?sleep=SECONDS: then sleeps."""
+    """?mark=PATH: writes PATH once the request has reached the app; ?sleep=SECONDS: then sleeps; ?release=PATH:
+    then waits (up to 30 s) until PATH exists, so a test decides when the response goes out."""
     query = _query(environ)
     if "mark" in query:
         with open(query["mark"], "w") as mark:
             mark.write("started")
     time.sleep(float(query.get("sleep", "0")))
+    if "release" in query:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(query["release"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
     return _text(start_response, "slept")
+
+
+def length_app(environ, start_response):
+    """Reads the request body to its end in 64 KiB pieces and answers how many bytes it held."""
+    total = 0
+    while True:
+        block = environ["wsgi.input"].read(65536)
+        if not block:
+            break
+        total += len(block)
+    return _text(start_response, str(total))

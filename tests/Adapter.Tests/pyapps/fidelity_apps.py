@@ -95,3 +95,24 @@ def path_info_app(environ, start_response):
 
 def server_software_app(environ, start_response):
     return _text(start_response, environ.get("SERVER_SOFTWARE", "<none>"))
+
+
+class _CloseRaises:
+    """An iterable whose close() raises once the app has produced its body (issue 18, item 4)."""
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+
+    def __iter__(self):
+        return iter(self._chunks)
+
+    def close(self):
+        raise RuntimeError("fidelity close() failed on purpose")
+
+
+def close_raises_app(environ, start_response):
+    """Two chunks, then a close() that raises; ?empty=1: no body, so close() raises before the headers went out."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if parse_qs(environ.get("QUERY_STRING", "")).get("empty"):
+        return _CloseRaises([])
+    return _CloseRaises([b"first ", b"second"])
