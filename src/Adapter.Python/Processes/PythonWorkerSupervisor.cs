@@ -65,7 +65,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         _loggers = loggerFactory;
         _metrics = metrics;
         _paths = [.. options.Paths.Select(static p => Path.GetFullPath(p))];
-        _scripts = Directory.CreateTempSubdirectory("adapter-python-");
+        _scripts = WorkerScriptFolder.Create();
         WriteScripts();
 
         metrics.ObserveWorkers(() => _snapshot);

@@ -129,6 +129,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+
+        // A host ended by SIGKILL left its worker-script folder behind: removed as the next host would.
+        WorkerScriptFolder.RemoveOrphans(Path.GetTempPath());
     }
 
     private static void Receive(string? line, ConcurrentQueue<string> lines, TaskCompletionSource closed)

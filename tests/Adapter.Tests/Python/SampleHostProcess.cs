@@ -111,6 +111,9 @@ internal sealed class SampleHostProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+
+        // A host ended by SIGKILL left its worker-script folder behind: removed as the next host would.
+        WorkerScriptFolder.RemoveOrphans(Path.GetTempPath());
     }
 
     private static int FreePort()
