@@ -14,7 +14,16 @@ cycles="${CYCLES:-20}"
 processes="${PROCESSES:-2}"
 port=5290
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+pid=""
+# On any exit, a failed check included: no host or worker of a cycle is left running on the fixed port.
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        pkill -KILL -P "$pid" 2>/dev/null || true
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 dotnet publish samples/KestrelHost -c Release -o "$work/host" -v quiet -nologo >/dev/null
@@ -27,7 +36,8 @@ import os
 
 
 def _finalized():
-    with open(os.environ["CYCLE_MARKER"], "w") as marker:
+    # One marker per process: the host (in-process mode) and each worker process prove their own exit.
+    with open(f"{os.environ['CYCLE_MARKER']}.{os.getpid()}", "w") as marker:
         marker.write("finalized\n")
 
 
@@ -81,8 +91,14 @@ for cycle in $(seq 1 "$cycles"); do
             echo "cycle $cycle: worker process $worker outlived the host"; kill -KILL "$worker"; exit 1
         fi
     done
-    if [ ! -s "$marker" ]; then
-        echo "cycle $cycle: CPython was not finalized (its atexit hook did not run)"; cat "$log"; exit 1
+    if [ "$processes" -gt 0 ]; then
+        for worker in $workers; do
+            if [ ! -s "$marker.$worker" ]; then
+                echo "cycle $cycle: worker $worker did not finalize CPython (its atexit hook did not run)"; cat "$log"; exit 1
+            fi
+        done
+    elif [ ! -s "$marker.$pid" ]; then
+        echo "cycle $cycle: CPython was not finalized in the host (its atexit hook did not run)"; cat "$log"; exit 1
     fi
     echo "cycle $cycle: ok (up $(((stopping - started) / 1000000)) ms, stop $(((stopped - stopping) / 1000000)) ms)"
 done

@@ -80,6 +80,28 @@ public sealed class BodyWriterInterleavingTests
         Assert.True(dropped > Interleavings / 20, $"Only {dropped} interleavings dropped a silent client.");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Waiting_until_idle_returns_with_every_byte_flushed_and_the_pipe_the_workers(bool spool)
+    {
+        // As before a sendfile: the worker waits for the pipe between chunks, while flushes are pending.
+        for (var seed = 1; seed <= Interleavings / 2; seed++)
+        {
+            Explore(seed, clientMayLeave: true, spoolLimit: spool ? 100_000 : 0, waitUntilIdle: true);
+        }
+    }
+
+    [Fact]
+    public void A_connection_that_fails_under_a_write_or_flush_ends_the_request_with_the_worker_told()
+    {
+        // Write and FlushAsync throw (a reset socket), on the worker or inside the pump, at any step.
+        for (var seed = 1; seed <= Interleavings / 2; seed++)
+        {
+            Explore(seed, clientMayLeave: true, connectionMayBreak: true);
+        }
+    }
+
     /// <returns>True when the worker dropped the client as silent.</returns>
     private static bool Explore(
         int seed,
@@ -89,7 +111,9 @@ public sealed class BodyWriterInterleavingTests
         long spoolLimit = 0,
         TimeSpan? silence = null,
         bool clientMayStall = false,
-        bool slowToNoticeTheAbort = false)
+        bool slowToNoticeTheAbort = false,
+        bool waitUntilIdle = false,
+        bool connectionMayBreak = false)
     {
         var scheduler = new StepScheduler(seed);
         var pipe = new SteppedPipe(scheduler, pendingChance: 0.6);
@@ -103,6 +127,8 @@ public sealed class BodyWriterInterleavingTests
         var workerSawDeparture = false;
         var workerDone = false;
         var sentAll = false;
+        var handedOver = 0L;
+        var idleViolations = new List<string>();
         var stalled = false;
 
         scheduler.Run(
@@ -116,6 +142,21 @@ public sealed class BodyWriterInterleavingTests
                         var reused = (byte[])chunk.Clone();
                         writer.Send(reused);
                         Array.Fill(reused, (byte)0xEE);
+                        if (waitUntilIdle && scheduler.Random.Next(3) == 0)
+                        {
+                            handedOver += reused.Length;
+                            writer.WaitUntilIdle();
+
+                            // The worker owns the pipe again: nothing pending, everything handed over delivered.
+                            if (pipe.HasPendingFlush || (!pipe.IsAborted && pipe.Received.Length != handedOver))
+                            {
+                                idleViolations.Add($"WaitUntilIdle returned with a flush pending ({pipe.HasPendingFlush}) or {pipe.Received.Length} of {handedOver} bytes delivered");
+                            }
+
+                            continue;
+                        }
+
+                        handedOver += reused.Length;
                     }
 
                     sentAll = true;
@@ -174,13 +215,21 @@ public sealed class BodyWriterInterleavingTests
 
                 if (!pipe.RequestEnded)
                 {
-                    pipe.Abort();
+                    if (connectionMayBreak && scheduler.Random.Next(2) == 0)
+                    {
+                        pipe.Break();
+                    }
+                    else
+                    {
+                        pipe.Abort();
+                    }
                 }
             }));
 
         var received = pipe.Received.ToArray();
         var context = $"seed {seed}: sent {expected.Length} bytes in [{string.Join(",", sizes)}], received {received.Length}; steps: {scheduler.Trace}";
         Assert.True(pipe.Violations.Count == 0, string.Join("; ", pipe.Violations) + " — " + context);
+        Assert.True(idleViolations.Count == 0, string.Join("; ", idleViolations) + " — " + context);
         Assert.True(received.AsSpan().SequenceEqual(expected.AsSpan(0, Math.Min(received.Length, expected.Length))) && received.Length <= expected.Length,
             "The client received bytes out of order, twice, or not sent — " + context);
         if ((!clientMayLeave && !stalled) || (!workerSawDeparture && !writer.HasFailed && !pipe.IsAborted))

@@ -27,10 +27,26 @@ internal sealed class SteppedPipe(StepScheduler scheduler, double pendingChance)
 
     public bool IsAborted => _aborted;
 
+    /// <summary>Set once the connection failed under the writer: every later write and flush throws, as a broken socket's do.</summary>
+    public bool IsBroken { get; private set; }
+
+    /// <summary>The connection fails: pending flushes end as canceled (the client's step completes them), later calls throw.</summary>
+    public void Break()
+    {
+        StepScheduler.Point("pipe.break");
+        IsBroken = true;
+        _aborted = true;
+    }
+
     public void Write(ReadOnlySpan<byte> data)
     {
         StepScheduler.Point("pipe.write");
         Check("write");
+        if (IsBroken)
+        {
+            throw new IOException("Broken pipe (stepped).");
+        }
+
         if (_pending is not null)
         {
             Violations.Add("write while a flush is pending: two owners of the pipe");
@@ -43,6 +59,11 @@ internal sealed class SteppedPipe(StepScheduler scheduler, double pendingChance)
     {
         StepScheduler.Point("pipe.flush");
         Check("flush");
+        if (IsBroken)
+        {
+            throw new IOException("Broken pipe (stepped).");
+        }
+
         if (_pending is not null)
         {
             Violations.Add("flush while a flush is pending: two owners of the pipe");
