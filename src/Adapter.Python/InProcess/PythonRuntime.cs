@@ -31,6 +31,12 @@ internal static class PythonRuntime
     /// <summary>Python's <c>sys.version</c>.</summary>
     public static string? Version { get; private set; }
 
+    /// <summary>The bridge module (<c>adapter_bridge.py</c>); use it with the GIL held.</summary>
+    public static PyObject Bridge => s_bridge ?? throw new InvalidOperationException("CPython is not started.");
+
+    /// <summary>True once the interpreter is being shut down at process exit: nothing may call into it any more.</summary>
+    public static bool IsStopping => Stop.IsSet;
+
     /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
     public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
 
