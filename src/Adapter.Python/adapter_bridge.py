@@ -160,10 +160,18 @@ def timeout_error(seconds):
     return type("RequestTimeoutError", (RequestTimeoutError,), {"timeout": seconds, "__module__": __name__})
 
 
-def stack_of(thread_id):
-    """Where a thread is in Python, innermost call last; "" when it runs no Python now."""
+_BRIDGE_FILE = sys._getframe().f_code.co_filename
+
+
+def app_stack(thread_id):
+    """Where a thread is in an app, innermost call last; None when it runs no Python now, or runs this bridge's own
+    code, where an exception raised into it could land before the bridge owns the app's iterable and skip its
+    close(). An exception raised while an app's frame is innermost lands in that frame (at once, or when the native
+    call it waits in returns)."""
     frame = sys._current_frames().get(thread_id)
-    return "" if frame is None else "".join(traceback.format_stack(frame)).rstrip()
+    if frame is None or frame.f_code.co_filename == _BRIDGE_FILE:
+        return None
+    return "".join(traceback.format_stack(frame)).rstrip()
 
 
 def _describe(error):

@@ -13,12 +13,20 @@ namespace Adapter;
 /// </summary>
 /// <remarks>
 /// Raising needs the GIL, which a stuck app may hold for long (a C extension that never lets go of it), so it is done
-/// on a thread of its own: the watchdog never waits for the GIL. The interrupt lands only while the worker still runs
-/// the timed-out request: the check and the raise happen under the GIL, and a worker takes back a pending interrupt
-/// under the GIL before it runs Python for its next request (<see cref="PythonThread.DiscardInterrupt"/>).
+/// on a thread of its own: the watchdog never waits for the GIL. The interrupt lands only in the app's own code, while
+/// the worker still runs the timed-out request: the checks and the raise happen under the GIL; a thread found in the
+/// bridge or in .NET is tried again shortly (an exception landing in the bridge could skip the iterable's close()); and
+/// a worker takes back a pending interrupt under the GIL before it closes the iterable or runs Python for its next
+/// request (<see cref="PythonThread.DiscardInterrupt"/>).
 /// </remarks>
 internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
 {
+    /// <summary>How soon an interrupt that could not land is tried again.</summary>
+    private static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How long an interrupt that could not land is tried: the watchdog's grace before it replaces the worker.</summary>
+    private static readonly TimeSpan GiveUp = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentQueue<(GatewayWorker Worker, GatewayExchange Exchange)> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Lock _gate = new();
@@ -70,18 +78,32 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
 
     private void Run()
     {
+        // Interrupts that could not land yet: the thread was in the bridge or in .NET, not in the app.
+        var deferred = new List<(GatewayWorker Worker, GatewayExchange Exchange, long GiveUpAt)>();
         while (true)
         {
-            _signal.Wait();
+            if (deferred.Count == 0)
+            {
+                _signal.Wait();
+            }
+            else
+            {
+                _signal.Wait(Retry);
+            }
+
             if (_disposed || PythonRuntime.IsStopping)
             {
                 break;
             }
 
+            var now = Environment.TickCount64;
             while (_queue.TryDequeue(out var request))
             {
-                Interrupt(request.Worker, request.Exchange);
+                deferred.Add((request.Worker, request.Exchange, now + (long)GiveUp.TotalMilliseconds));
             }
+
+            // Given up after a while: a thread that stays out of the app's code is replaced by the watchdog meanwhile.
+            deferred.RemoveAll(pending => TryRaise(pending.Worker, pending.Exchange) || now >= pending.GiveUpAt);
         }
 
         // Every decref under the GIL, on this thread, which may wait for it as long as a stuck app holds it.
@@ -94,7 +116,8 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
         }
     }
 
-    private void Interrupt(GatewayWorker worker, GatewayExchange exchange)
+    /// <summary>Raises the exception in the worker's thread if it still runs the exchange's app; false to try again shortly.</summary>
+    private bool TryRaise(GatewayWorker worker, GatewayExchange exchange)
     {
         string stack;
         using (Py.GIL())
@@ -102,19 +125,26 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
             // Under the GIL: the worker cannot move on to its next request's Python meanwhile.
             if (!worker.Runs(exchange) || worker.Thread is not { } thread || PythonThread.Of(thread) is not { } python)
             {
-                return;
+                return true;
             }
 
+            // Raised only while the app's own code is innermost, so it lands there and never in the bridge.
             using var ident = new PyInt((ulong)python.Ident.Value);
-            using var frames = PythonRuntime.Bridge.InvokeMethod("stack_of", ident);
+            using var frames = PythonRuntime.Bridge.InvokeMethod("app_stack", ident);
+            if (frames.IsNone())
+            {
+                return false;
+            }
+
             stack = frames.As<string>();
             if (!python.Interrupt(_exceptionType))
             {
-                return;
+                return true;
             }
         }
 
-        PythonGatewayLog.Interrupted(_logger, exchange.Method, exchange.LogPath, _timeout, worker.Name, stack.Length == 0 ? "(in native code)" : stack);
+        PythonGatewayLog.Interrupted(_logger, exchange.Method, exchange.LogPath, _timeout, worker.Name, stack);
+        return true;
     }
 
     /// <summary>Ends the interrupter's thread; interrupts asked for after this are refused (the worker is replaced instead).</summary>
