@@ -151,14 +151,24 @@ public sealed class PythonGateway : IDisposable
         }
 
         var (ready, stuck, target, loaded) = _supervisor.Readiness();
+        if (!loaded)
+        {
+            return (true, false, "No Python app is loaded yet.");
+        }
+
         var stuckText = stuck > 0 ? $"; {stuck} stuck in an app past the request timeout" : "";
-        return !loaded
-            ? (true, false, "No Python app is loaded yet.")
-            : ready == 0
-                ? (false, false, $"No Python worker process can take a request (0 of {target} ready{stuckText}).")
-            : available == 0
-                ? (false, false, $"All {threads} threads that serve the Python worker processes are stuck past the request timeout.")
-                : (true, ready < target || stuckThreads > 0, $"{ready} of {target} Python worker processes can take requests{stuckText}.");
+        if (ready == 0)
+        {
+            return (false, false, $"No Python worker process can take a request (0 of {target} ready{stuckText}).");
+        }
+
+        if (available == 0)
+        {
+            return (false, false, $"All {threads} threads that serve the Python worker processes are stuck past the request timeout.");
+        }
+
+        // A stuck worker is degraded even once its replacement is ready: it is being killed, its request was lost.
+        return (true, ready < target || stuck > 0 || stuckThreads > 0, $"{ready} of {target} Python worker processes can take requests{stuckText}.");
     }
 
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>

@@ -1,15 +1,18 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Adapter.Tests.Python;
 
 /// <summary>
-/// In-process apps stuck past the request timeout: a pure-Python loop is interrupted and its thread serves again, and the
-/// health check tells the truth while threads are stuck (pyapps/bridge_apps.py).
+/// Python apps stuck past the request timeout: in-process, a pure-Python loop is interrupted and its thread serves
+/// again; in both modes the health check tells the truth while threads or worker processes are stuck
+/// (pyapps/bridge_apps.py).
 /// </summary>
 [Collection(nameof(TimingSensitive))]
-public sealed class InProcessTimeoutTests
+public sealed class StuckAppTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
 
@@ -44,7 +47,7 @@ public sealed class InProcessTimeoutTests
 
             var interrupted = await host.Logs.WaitForAsync(static e => e.Category == "Adapter.Python" && e.EventId.Id == 117 && e.Message.Contains("/spin-body", StringComparison.Ordinal));
             Assert.Contains("__next__", interrupted.Message, StringComparison.Ordinal);
-            await WaitForHealthAsync(host, HttpStatusCode.OK, "Healthy");
+            await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
 
             // The interrupted threads themselves came back: none was given up on and replaced.
             Assert.DoesNotContain(host.Logs.Entries, static e => e.Is(14));
@@ -59,7 +62,7 @@ public sealed class InProcessTimeoutTests
     }
 
     [PythonFact]
-    public async Task Health_is_degraded_then_unhealthy_while_threads_are_stuck_and_healthy_once_they_return()
+    public async Task Health_is_degraded_then_unhealthy_while_in_process_threads_are_stuck_and_healthy_once_they_return()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -69,7 +72,7 @@ public sealed class InProcessTimeoutTests
         var requests = new List<Task<HttpResponseMessage>>();
         try
         {
-            await WaitForHealthAsync(host, HttpStatusCode.OK, "Healthy");
+            await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
 
             // Each app waits in a native call for its connection to close, so the interrupt waits too: the threads stay stuck.
             async Task BlockAsync()
@@ -79,7 +82,7 @@ public sealed class InProcessTimeoutTests
             }
 
             await BlockAsync();
-            await WaitForHealthAsync(host, HttpStatusCode.OK, "Degraded");
+            await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Degraded");
 
             // Two stuck threads replaced (event 14), then two more stuck in their replacements, past the replacement cap:
             // no thread can take a request.
@@ -87,7 +90,7 @@ public sealed class InProcessTimeoutTests
             await WaitForReplacementsAsync(host, 2);
             await BlockAsync();
             await BlockAsync();
-            await WaitForHealthAsync(host, HttpStatusCode.ServiceUnavailable, "Unhealthy");
+            await HealthProbe.WaitForAsync(host, HttpStatusCode.ServiceUnavailable, "Unhealthy");
 
             // Hung up on, each app comes back to the interpreter, where the pending exception ends it.
             foreach (var connection in connections)
@@ -95,7 +98,7 @@ public sealed class InProcessTimeoutTests
                 connection.Dispose();
             }
 
-            await WaitForHealthAsync(host, HttpStatusCode.OK, "Healthy");
+            await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
             foreach (var request in requests)
             {
                 using var response = await request.WaitAsync(TestHost.Wait);
@@ -111,6 +114,44 @@ public sealed class InProcessTimeoutTests
                 connection.Dispose();
             }
         }
+    }
+
+    [PythonFact]
+    public async Task Health_is_degraded_while_a_stuck_worker_process_is_killed_even_once_its_replacement_is_ready()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        await using var host = await PythonHost.StartAsync(
+            static (app, python) =>
+            {
+                app.MapHealthChecks("/healthz");
+                app.MapGatewayApp("/blocked", python.Load("bridge_apps:blocked_app"));
+            },
+            PythonHost.Mode(2),
+            static g => g.RequestTimeout = Timeout);
+        using var metrics = new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>());
+        await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
+
+        // The app waits for its connection to close: its worker is stuck until it is killed past the timeout
+        // (SIGTERM, then SIGKILL a second later, as the app never returns).
+        var request = host.Client.GetAsync($"/blocked?port={((IPEndPoint)listener.LocalEndpoint).Port}");
+        using var connection = await listener.AcceptTcpClientAsync().WaitAsync(TestHost.Wait);
+
+        // Its replacement is ready while it is being killed: two workers can take requests, and the health is still
+        // degraded (before, it was Healthy then).
+        await WaitUntilAsync(() =>
+        {
+            var workers = metrics.Observe("gateway.worker_processes");
+            return workers.GetValueOrDefault("gateway.worker.state=idle") == 2 && workers.GetValueOrDefault("gateway.worker.state=stopping") == 1;
+        });
+        using (var health = await host.Client.GetAsync("/healthz"))
+        {
+            Assert.Equal("Degraded", await health.Content.ReadAsStringAsync());
+        }
+
+        using var response = await request.WaitAsync(TestHost.Wait);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
     }
 
     /// <summary>Two threads and a one-second timeout: the apps of pyapps/bridge_apps.py and a plain one, and /healthz.</summary>
@@ -150,22 +191,13 @@ public sealed class InProcessTimeoutTests
         return await File.ReadAllTextAsync(path);
     }
 
-    internal static async Task WaitForHealthAsync(TestHost host, HttpStatusCode status, string body)
+    private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TestHost.Wait;
-        var seen = new List<string>();
-        while (true)
+        while (!condition())
         {
-            using var response = await host.Client.GetAsync("/healthz");
-            var text = await response.Content.ReadAsStringAsync();
-            if (response.StatusCode == status && text == body)
-            {
-                return;
-            }
-
-            seen.Add($"{(int)response.StatusCode} {text}");
-            Assert.True(DateTime.UtcNow < deadline, $"/healthz never answered {(int)status} {body}; it said: {string.Join(", ", seen.Distinct())}");
-            await Task.Delay(25);
+            Assert.True(DateTime.UtcNow < deadline, $"The condition did not hold within {TestHost.Wait}.");
+            await Task.Delay(20);
         }
     }
 }
