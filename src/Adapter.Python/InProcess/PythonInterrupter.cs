@@ -68,6 +68,9 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
                 // Started with the first timeout, so a host whose apps never hang costs no thread.
                 _thread = new Thread(Run) { IsBackground = true, Name = "Python interrupter" };
                 _thread.Start();
+
+                // Finalizing the interpreter at process exit waits for this thread, which ends on PythonRuntime.Exiting.
+                PythonRuntime.RegisterThread(_thread);
             }
         }
 
@@ -82,16 +85,24 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
         var deferred = new List<(GatewayWorker Worker, GatewayExchange Exchange, long GiveUpAt)>();
         while (true)
         {
-            if (deferred.Count == 0)
+            try
             {
-                _signal.Wait();
+                if (deferred.Count == 0)
+                {
+                    _signal.Wait(PythonRuntime.Exiting);
+                }
+                else
+                {
+                    _signal.Wait(Retry, PythonRuntime.Exiting);
+                }
             }
-            else
+            catch (OperationCanceledException)
             {
-                _signal.Wait(Retry);
+                // The process exits, and the interpreter is finalized once this thread has ended: Python is left alone.
+                return;
             }
 
-            if (_disposed || PythonRuntime.IsStopping)
+            if (_disposed)
             {
                 break;
             }
@@ -107,12 +118,9 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
         }
 
         // Every decref under the GIL, on this thread, which may wait for it as long as a stuck app holds it.
-        if (!PythonRuntime.IsStopping)
+        using (Py.GIL())
         {
-            using (Py.GIL())
-            {
-                _exceptionType.Dispose();
-            }
+            _exceptionType.Dispose();
         }
     }
 

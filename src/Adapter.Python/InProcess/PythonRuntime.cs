@@ -19,6 +19,7 @@ internal static class PythonRuntime
     private static readonly Lock Gate = new();
     private static readonly List<Thread> PythonThreads = [];
     private static readonly ManualResetEventSlim Stop = new();
+    private static readonly CancellationTokenSource ExitingSource = new();
     private static Thread? s_owner;
     private static PyObject? s_bridge;
     private static PyObject? s_run;
@@ -34,8 +35,11 @@ internal static class PythonRuntime
     /// <summary>The bridge module (<c>adapter_bridge.py</c>); use it with the GIL held.</summary>
     public static PyObject Bridge => s_bridge ?? throw new InvalidOperationException("CPython is not started.");
 
-    /// <summary>True once the interpreter is being shut down at process exit: nothing may call into it any more.</summary>
-    public static bool IsStopping => Stop.IsSet;
+    /// <summary>
+    /// Canceled as the process exits, before the interpreter is finalized: a thread that calls into Python on its own
+    /// (not for a request) ends then, and is registered (<see cref="RegisterThread"/>) so that finalizing waits for it.
+    /// </summary>
+    public static CancellationToken Exiting => ExitingSource.Token;
 
     /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
     public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
@@ -183,6 +187,7 @@ internal static class PythonRuntime
     /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>
     private static void FinalizeAtExit()
     {
+        ExitingSource.Cancel();
         Thread[] threads;
         lock (PythonThreads)
         {
