@@ -31,6 +31,7 @@ public sealed class PythonGateway : IDisposable
     private readonly GatewayWorkerPool _pool;
     private readonly PythonWorkerSupervisor? _supervisor;
     private readonly PythonWorkerMetrics? _metrics;
+    private readonly PythonInterrupter? _interrupter;
 
     /// <summary>
     /// In processes mode, prepares the worker processes (they start with the first <see cref="Load"/>); in-process,
@@ -103,7 +104,13 @@ public sealed class PythonGateway : IDisposable
             SpoolDirectory = shared.SpoolDirectory,
             ClientTimeout = shared.ClientTimeout,
         };
-        _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python", hostOptions?.Value.ShutdownTimeout);
+        if (resolved.Processes == 0 && shared.RequestTimeout != Timeout.InfiniteTimeSpan)
+        {
+            // A stuck in-process app is interrupted at the timeout, so its thread comes back (a worker process is killed instead).
+            _interrupter = new PythonInterrupter(shared.RequestTimeout, _logger);
+        }
+
+        _pool = new GatewayWorkerPool(poolOptions, loggerFactory, lifetime, meterFactory, "python", hostOptions?.Value.ShutdownTimeout, _interrupter);
         if (resolved.Processes > 0)
         {
             _metrics = new PythonWorkerMetrics(meterFactory);
@@ -131,20 +138,42 @@ public sealed class PythonGateway : IDisposable
         return Directory.Exists(fromRoot) || !Directory.Exists(fromApp) ? fromRoot : fromApp;
     }
 
-    /// <summary>The gateway's health: worker processes ready to serve, or CPython running in-process.</summary>
+    /// <summary>
+    /// The gateway's health: unhealthy when no thread (in-process) or no worker process can take a request, degraded
+    /// when some are stuck in an app past the request timeout (or, in processes mode, not ready yet), healthy otherwise.
+    /// </summary>
     internal (bool Healthy, bool Degraded, string Description) Health()
     {
+        var (available, stuckThreads) = _pool.Capacity();
+        var threads = _pool.Options.WorkerThreads;
         if (_supervisor is null)
         {
-            return (true, false, $"CPython {PythonRuntime.Version} runs in-process.");
+            return available == 0
+                ? (false, false, $"All {threads} in-process Python threads are stuck in apps past the request timeout; requests wait and time out.")
+                : stuckThreads > 0
+                    ? (true, true, $"{stuckThreads} in-process Python thread(s) stuck in an app past the request timeout; {available} of {threads} can take requests.")
+                    : (true, false, $"CPython {PythonRuntime.Version} runs in-process; {threads} threads can take requests.");
         }
 
-        var (ready, target, loaded) = _supervisor.Readiness();
-        return !loaded
-            ? (true, false, "No Python app is loaded yet.")
-            : ready == 0
-                ? (false, false, $"No Python worker process is ready (0 of {target}).")
-                : (true, ready < target, $"{ready} of {target} Python worker processes ready.");
+        var (ready, stuck, target, loaded) = _supervisor.Readiness();
+        if (!loaded)
+        {
+            return (true, false, "No Python app is loaded yet.");
+        }
+
+        var stuckText = stuck > 0 ? $"; {stuck} stuck in an app past the request timeout" : "";
+        if (ready == 0)
+        {
+            return (false, false, $"No Python worker process can take a request (0 of {target} ready{stuckText}).");
+        }
+
+        if (available == 0)
+        {
+            return (false, false, $"All {threads} threads that serve the Python worker processes are stuck past the request timeout.");
+        }
+
+        // A stuck worker is degraded even once its replacement is ready: it is being killed, its request was lost.
+        return (true, ready < target || stuck > 0 || stuckThreads > 0, $"{ready} of {target} Python worker processes can take requests{stuckText}.");
     }
 
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>
@@ -154,6 +183,7 @@ public sealed class PythonGateway : IDisposable
     public void Dispose()
     {
         _pool.Dispose();
+        _interrupter?.Dispose();
         _supervisor?.Dispose();
         _metrics?.Dispose();
     }

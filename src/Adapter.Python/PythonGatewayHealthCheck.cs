@@ -3,8 +3,9 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Adapter;
 
 /// <summary>
-/// The <c>python</c> health check <c>AddPythonGateway</c> registers: healthy while worker processes are ready (degraded
-/// when some are being replaced), unhealthy when none is; healthy in-process while CPython runs.
+/// The <c>python</c> health check <c>AddPythonGateway</c> registers: unhealthy when no thread (in-process) or no worker
+/// process can take a request, degraded when some are stuck in an app past the request timeout (or worker processes
+/// are being replaced), healthy otherwise.
 /// </summary>
 internal sealed class PythonGatewayHealthCheck(PythonGateway gateway) : IHealthCheck
 {

@@ -51,4 +51,7 @@ internal static partial class PythonGatewayLog
 
     [LoggerMessage(116, LogLevel.Information, "Python worker process {Pid} ended on its own (exit code 0, after a SIGTERM); a new one is started if the host keeps running.")]
     public static partial void WorkerExited(ILogger logger, int pid);
+
+    [LoggerMessage(117, LogLevel.Warning, "The in-process Python app serving {Method} {Path} ran past the request timeout ({Timeout}) on {Worker}: RequestTimeoutError was raised in its thread. It was at:\n{Stack}")]
+    public static partial void Interrupted(ILogger logger, string method, string path, TimeSpan timeout, string worker, string stack);
 }

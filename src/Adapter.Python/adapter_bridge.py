@@ -139,6 +139,41 @@ def _basic_config(**kwargs):
             handler.setFormatter(formatter)
 
 
+class RequestTimeoutError(TimeoutError):
+    """Raised inside an in-process app still running past the adapter's request timeout
+    (GatewayOptions.RequestTimeout), after its client was answered 504 (or cut short). The adapter raises it
+    in the app's thread with PyThreadState_SetAsyncExc, which takes a class, not an instance: the message
+    comes from the class that timeout_error made for the gateway's timeout."""
+
+    timeout = None
+
+    def __init__(self, *args):
+        if not args:
+            args = ("the request timed out: the app ran for longer than the request timeout (%g s, "
+                    "GatewayOptions.RequestTimeout) without handing the server anything; the client was answered "
+                    "504 (or cut short) and the app was interrupted" % self.timeout,)
+        super().__init__(*args)
+
+
+def timeout_error(seconds):
+    """The RequestTimeoutError class for one gateway's request timeout, in seconds."""
+    return type("RequestTimeoutError", (RequestTimeoutError,), {"timeout": seconds, "__module__": __name__})
+
+
+_BRIDGE_FILE = sys._getframe().f_code.co_filename
+
+
+def app_stack(thread_id):
+    """Where a thread is in an app, innermost call last; None when it runs no Python now, or runs this bridge's own
+    code, where an exception raised into it could land before the bridge owns the app's iterable and skip its
+    close(). An exception raised while an app's frame is innermost lands in that frame (at once, or when the native
+    call it waits in returns)."""
+    frame = sys._current_frames().get(thread_id)
+    if frame is None or frame.f_code.co_filename == _BRIDGE_FILE:
+        return None
+    return "".join(traceback.format_stack(frame)).rstrip()
+
+
 def _describe(error):
     """An exception's type, message and traceback, as the adapter logs it."""
     return "%s: %s\n%s" % (type(error).__name__, error, "".join(traceback.format_exception(error)).rstrip())

@@ -20,6 +20,7 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
         thread.Enter();
         try
         {
+            thread.DiscardInterrupt();
             using var pythonStrings = new PyString(strings);
             using var pythonOthers = new PyString(others);
             using var id = new PyInt(call.Id);

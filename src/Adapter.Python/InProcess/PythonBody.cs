@@ -126,6 +126,10 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
         thread.Enter();
         try
         {
+            // An interrupt that has not landed yet (the app left Python just as its request timed out) would land in
+            // the bridge before the iterable's close() is called: taken back, so close() runs, once.
+            thread.DiscardInterrupt();
+
             // Before the call is unregistered: close() flushes what the app left in wsgi.errors.
             response.InvokeMethod("close").Dispose();
         }

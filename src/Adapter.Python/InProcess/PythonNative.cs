@@ -4,7 +4,8 @@ namespace Adapter;
 
 /// <summary>
 /// The few CPython C-API calls pythonnet does not expose publicly: a thread state that outlives one call,
-/// and copying bytes in and out of Python objects without marshalling element by element.
+/// copying bytes in and out of Python objects without marshalling element by element, and raising an exception
+/// in another thread.
 /// </summary>
 internal static unsafe class PythonNative
 {
@@ -14,6 +15,8 @@ internal static unsafe class PythonNative
     private static delegate* unmanaged<nint, byte*> _bytesAsString;
     private static delegate* unmanaged<nint, nint> _byteArraySize;
     private static delegate* unmanaged<nint, byte*> _byteArrayAsString;
+    private static delegate* unmanaged<CULong> _threadIdent;
+    private static delegate* unmanaged<CULong, nint, int> _setAsyncExc;
 
     /// <summary>Resolves the calls from the libpython pythonnet loaded.</summary>
     public static void Load(string library)
@@ -25,7 +28,19 @@ internal static unsafe class PythonNative
         _bytesAsString = (delegate* unmanaged<nint, byte*>)NativeLibrary.GetExport(handle, "PyBytes_AsString");
         _byteArraySize = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(handle, "PyByteArray_Size");
         _byteArrayAsString = (delegate* unmanaged<nint, byte*>)NativeLibrary.GetExport(handle, "PyByteArray_AsString");
+        _threadIdent = (delegate* unmanaged<CULong>)NativeLibrary.GetExport(handle, "PyThread_get_thread_ident");
+        _setAsyncExc = (delegate* unmanaged<CULong, nint, int>)NativeLibrary.GetExport(handle, "PyThreadState_SetAsyncExc");
     }
+
+    /// <summary>PyThread_get_thread_ident: the calling thread's id as Python knows it (<c>threading.get_ident()</c>).</summary>
+    public static CULong ThreadIdent() => _threadIdent();
+
+    /// <summary>
+    /// PyThreadState_SetAsyncExc: the thread <paramref name="thread"/> raises <paramref name="exceptionType"/> (a class; a
+    /// null pointer takes back one still pending) the next time it runs Python bytecode. The GIL must be held.
+    /// </summary>
+    /// <returns>How many thread states were changed: 1, or 0 when no thread has that id.</returns>
+    public static int SetAsyncExc(CULong thread, nint exceptionType) => _setAsyncExc(thread, exceptionType);
 
     /// <summary>PyGILState_Ensure: takes the GIL, creating this thread's state the first time.</summary>
     public static int EnsureGil() => _gilStateEnsure();

@@ -19,6 +19,7 @@ internal static class PythonRuntime
     private static readonly Lock Gate = new();
     private static readonly List<Thread> PythonThreads = [];
     private static readonly ManualResetEventSlim Stop = new();
+    private static readonly CancellationTokenSource ExitingSource = new();
     private static Thread? s_owner;
     private static PyObject? s_bridge;
     private static PyObject? s_run;
@@ -30,6 +31,15 @@ internal static class PythonRuntime
 
     /// <summary>Python's <c>sys.version</c>.</summary>
     public static string? Version { get; private set; }
+
+    /// <summary>The bridge module (<c>adapter_bridge.py</c>); use it with the GIL held.</summary>
+    public static PyObject Bridge => s_bridge ?? throw new InvalidOperationException("CPython is not started.");
+
+    /// <summary>
+    /// Canceled as the process exits, before the interpreter is finalized: a thread that calls into Python on its own
+    /// (not for a request) ends then, and is registered (<see cref="RegisterThread"/>) so that finalizing waits for it.
+    /// </summary>
+    public static CancellationToken Exiting => ExitingSource.Token;
 
     /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
     public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
@@ -177,6 +187,7 @@ internal static class PythonRuntime
     /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>
     private static void FinalizeAtExit()
     {
+        ExitingSource.Cancel();
         Thread[] threads;
         lock (PythonThreads)
         {

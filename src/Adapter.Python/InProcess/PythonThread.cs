@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Python.Runtime;
 
 namespace Adapter;
@@ -12,8 +14,13 @@ internal sealed class PythonThread
     [ThreadStatic]
     private static PythonThread? t_current;
 
+    private static readonly ConditionalWeakTable<Thread, PythonThread> ByThread = new();
+
     private nint _saved;
     private int _depth;
+
+    // Guarded by the GIL: set when an exception was raised in this thread, taken back before its next request.
+    private bool _interrupted;
 
     private PythonThread()
     {
@@ -22,6 +29,38 @@ internal sealed class PythonThread
     /// <summary>The calling thread's state, created (and registered for shutdown) on first use.</summary>
     public static PythonThread Current => t_current ??= Create();
 
+    /// <summary>The thread's id in Python (<c>threading.get_ident()</c>).</summary>
+    public CULong Ident { get; private init; }
+
+    /// <summary>The state of <paramref name="thread"/>, or null when it never ran Python.</summary>
+    public static PythonThread? Of(Thread thread) => ByThread.TryGetValue(thread, out var state) ? state : null;
+
+    /// <summary>
+    /// Raises <paramref name="exceptionType"/> in this thread at its next Python bytecode (a thread inside a native
+    /// call raises it once the call returns). The GIL must be held, by another thread.
+    /// </summary>
+    /// <returns>False when the thread has no Python state any more.</returns>
+    public bool Interrupt(PyObject exceptionType)
+    {
+        _interrupted = true;
+#pragma warning disable CS0612 // Handle: the raw pointer SetAsyncExc takes.
+        return PythonNative.SetAsyncExc(Ident, exceptionType.Handle) == 1;
+#pragma warning restore CS0612
+    }
+
+    /// <summary>
+    /// Takes back an exception raised for a request that ended before it landed, so it never hits the next one; the
+    /// GIL must be held by this thread, before it runs Python for a new request.
+    /// </summary>
+    public void DiscardInterrupt()
+    {
+        if (_interrupted)
+        {
+            _interrupted = false;
+            PythonNative.SetAsyncExc(Ident, 0);
+        }
+    }
+
     private static PythonThread Create()
     {
         PythonRuntime.RegisterThread(Thread.CurrentThread);
@@ -29,7 +68,10 @@ internal sealed class PythonThread
         // PyGILState_Ensure creates this thread's state; its matching release never comes, so the state lives
         // as long as the thread. Releasing the GIL keeps the state.
         PythonNative.EnsureGil();
-        return new PythonThread { _saved = PythonEngine.BeginAllowThreads() };
+        var state = new PythonThread { Ident = PythonNative.ThreadIdent() };
+        ByThread.AddOrUpdate(Thread.CurrentThread, state);
+        state._saved = PythonEngine.BeginAllowThreads();
+        return state;
     }
 
     /// <summary>Takes the GIL with this thread's state; calls nest, and each must be paired with <see cref="Exit"/>.</summary>

@@ -90,12 +90,50 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         return done.Task;
     }
 
-    /// <summary>For the health check: workers of the current generation ready or serving, the target count, and whether any app is loaded.</summary>
-    public (int Ready, int Target, bool Loaded) Readiness()
+    /// <summary>
+    /// For the health check: workers of the current generation that can take a request (idle, or serving one within the
+    /// request timeout), those stuck in an app past it (until they are gone), the target count, and whether any app is loaded.
+    /// </summary>
+    public (int Ready, int Stuck, int Target, bool Loaded) Readiness()
     {
         var generation = Volatile.Read(ref _generation);
-        var ready = _snapshot.Count(w => w.Generation == generation && w.State is PythonWorkerState.Idle or PythonWorkerState.Busy && !w.HasExited);
-        return (ready, _processes, generation != 0);
+        var ready = 0;
+        var stuck = 0;
+        foreach (var worker in _snapshot)
+        {
+            if (worker.Generation != generation || worker.HasExited)
+            {
+                continue;
+            }
+
+            if (IsStuck(worker))
+            {
+                stuck++;
+            }
+            else if (worker.State is PythonWorkerState.Idle or PythonWorkerState.Busy)
+            {
+                ready++;
+            }
+        }
+
+        return (ready, stuck, _processes, generation != 0);
+    }
+
+    /// <summary>Busy past the request timeout (the next tick stops it), or being stopped for that.</summary>
+    private bool IsStuck(PythonWorkerProcess worker)
+    {
+        if (_requestTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return false;
+        }
+
+        var waiting = worker.WaitingSince;
+        return worker.State switch
+        {
+            PythonWorkerState.Busy => waiting != 0 && Stopwatch.GetElapsedTime(waiting) > _requestTimeout,
+            PythonWorkerState.Stopping => worker.StopReason == "timeout",
+            _ => false,
+        };
     }
 
     /// <summary>Takes a ready worker of the current generation, waiting for one up to the request timeout.</summary>

@@ -6,11 +6,17 @@ namespace Adapter;
 /// silent too long. One thread per pool instead of a timer per request: nothing is allocated per request,
 /// and a thread pool busy with Kestrel's work cannot delay a timeout.
 /// </summary>
+/// <remarks>
+/// A timed-out worker is replaced at once, unless its pool can interrupt the app (<see cref="IGatewayInterrupter"/>):
+/// then the app is asked to stop, and its worker is replaced only if it is still stuck one grace later. A worker
+/// that comes back in time goes on serving, so the pool never needs a thread more than its size.
+/// </remarks>
 internal sealed class GatewayWatchdog : IDisposable
 {
     private readonly GatewayWorkerPool _pool;
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _tick;
+    private readonly long _interruptGrace;
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
 
@@ -21,6 +27,10 @@ internal sealed class GatewayWatchdog : IDisposable
 
         // A tenth of the timeout, within 10 ms to 500 ms: a timeout fires at most that late.
         _tick = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 500));
+
+        // Time for an interrupted app to leave (a pure-Python loop ends within milliseconds once the exception is
+        // raised): one second, or the timeout when shorter, and never less than a tick.
+        _interruptGrace = (long)Math.Max(_tick.TotalMilliseconds, Math.Min(timeout.TotalMilliseconds, 1000));
         _thread = new Thread(Run) { IsBackground = true, Name = "Gateway watchdog" };
         _thread.Start();
     }
@@ -29,8 +39,15 @@ internal sealed class GatewayWatchdog : IDisposable
     {
         while (!_stop.Wait(_tick))
         {
+            var interruptedBefore = Environment.TickCount64 - _interruptGrace;
             foreach (var worker in _pool.Workers())
             {
+                if (worker.TakeOverdueInterrupt(interruptedBefore) is { } overdue)
+                {
+                    // Interrupted, yet still inside the app (stuck in native code, or it swallowed the exception).
+                    _pool.Abandon(worker, overdue);
+                }
+
                 if (worker.Current is { } exchange)
                 {
                     Check(exchange, worker);
@@ -57,7 +74,15 @@ internal sealed class GatewayWatchdog : IDisposable
         exchange.MarkAnswered(GatewayResult.TimedOut);
         if (worker is not null)
         {
-            _pool.Abandon(worker, exchange);
+            if (_pool.Interrupter is not { } interrupter)
+            {
+                _pool.Abandon(worker, exchange);
+            }
+            else if (worker.TryMarkInterrupted(exchange, Environment.TickCount64) && !interrupter.TryInterrupt(worker, exchange))
+            {
+                worker.TakeOverdueInterrupt(long.MaxValue);
+                _pool.Abandon(worker, exchange);
+            }
         }
         else
         {

@@ -5,6 +5,8 @@ internal sealed class GatewayWorker(string name)
 {
     private readonly Lock _gate = new();
     private GatewayExchange? _current;
+    private GatewayExchange? _interrupted;
+    private long _interruptedAt;
     private bool _abandoned;
 
     public string Name { get; } = name;
@@ -24,6 +26,27 @@ internal sealed class GatewayWorker(string name)
         }
     }
 
+    /// <summary>True once the pool gave up on this worker: it retires when its app returns.</summary>
+    public bool IsAbandoned
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _abandoned;
+            }
+        }
+    }
+
+    /// <summary>True while the worker runs <paramref name="exchange"/>.</summary>
+    public bool Runs(GatewayExchange exchange)
+    {
+        lock (_gate)
+        {
+            return ReferenceEquals(_current, exchange);
+        }
+    }
+
     public void Begin(GatewayExchange exchange)
     {
         lock (_gate)
@@ -38,7 +61,45 @@ internal sealed class GatewayWorker(string name)
         lock (_gate)
         {
             _current = null;
+            _interrupted = null;
             return _abandoned;
+        }
+    }
+
+    /// <summary>
+    /// Notes that the app running <paramref name="exchange"/> was asked to stop at <paramref name="now"/>
+    /// (<see cref="Environment.TickCount64"/>); false when the worker already moved on.
+    /// </summary>
+    public bool TryMarkInterrupted(GatewayExchange exchange, long now)
+    {
+        lock (_gate)
+        {
+            if (!ReferenceEquals(_current, exchange))
+            {
+                return false;
+            }
+
+            _interrupted = exchange;
+            _interruptedAt = now;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// The exchange whose app was asked to stop at or before <paramref name="deadline"/> and still runs, once: its
+    /// worker did not come back within the grace and is to be replaced. Null otherwise.
+    /// </summary>
+    public GatewayExchange? TakeOverdueInterrupt(long deadline)
+    {
+        lock (_gate)
+        {
+            if (_interrupted is not { } interrupted || _interruptedAt > deadline)
+            {
+                return null;
+            }
+
+            _interrupted = null;
+            return ReferenceEquals(_current, interrupted) ? interrupted : null;
         }
     }
 

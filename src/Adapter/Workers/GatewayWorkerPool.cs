@@ -40,9 +40,11 @@ internal sealed class GatewayWorkerPool : IDisposable
         IHostApplicationLifetime? lifetime = null,
         IMeterFactory? meterFactory = null,
         string? name = null,
-        TimeSpan? shutdownTimeout = null)
+        TimeSpan? shutdownTimeout = null,
+        IGatewayInterrupter? interrupter = null)
     {
         Options = options;
+        Interrupter = interrupter;
         _shutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(30);
         SpoolBudget = new SpoolBudget(options.SpoolDiskBudget, options.SpoolDirectory);
         Metrics = new GatewayMetrics(meterFactory, () => (Volatile.Read(ref _idle), Volatile.Read(ref _busy), StuckCount), SpoolBudget, name);
@@ -58,6 +60,9 @@ internal sealed class GatewayWorkerPool : IDisposable
     }
 
     public GatewayOptions Options { get; }
+
+    /// <summary>Interrupts apps stuck past the timeout, for pools whose apps can be interrupted; null otherwise.</summary>
+    public IGatewayInterrupter? Interrupter { get; }
 
     public GatewayMetrics Metrics { get; }
 
@@ -103,6 +108,31 @@ internal sealed class GatewayWorkerPool : IDisposable
 
     /// <summary>Workers still inside an app whose request timed out: replaced ones, and those past the replacement cap.</summary>
     public int StuckCount => Workers().Count(static w => w.Current is { HasTimedOut: true });
+
+    /// <summary>
+    /// For health checks: how many workers could take a request (idle, busy within the timeout, or not started yet),
+    /// and how many are stuck inside an app past its timeout (replaced ones included).
+    /// </summary>
+    public (int Available, int Stuck) Capacity()
+    {
+        var stuck = 0;
+        var stuckInPlace = 0;
+        foreach (var worker in Workers())
+        {
+            if (worker.Current is { HasTimedOut: true })
+            {
+                stuck++;
+
+                // A replaced worker no longer holds a place in the pool: its replacement does.
+                if (!worker.IsAbandoned)
+                {
+                    stuckInPlace++;
+                }
+            }
+        }
+
+        return (Math.Max(0, _workerLimit - stuckInPlace), stuck);
+    }
 
     public int QueuedCount => Volatile.Read(ref _queued);
 

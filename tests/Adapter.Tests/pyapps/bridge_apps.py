@@ -208,3 +208,58 @@ def spin_app(environ, start_response):
     """Never returns, never lets go: a stuck CPU-bound app."""
     while True:
         pass
+
+
+def _query(environ):
+    return dict(part.split("=", 1) for part in environ["QUERY_STRING"].split("&") if "=" in part)
+
+
+def _record(path, error):
+    """Writes what interrupted an app: its class name, whether it is a TimeoutError, and its message."""
+    import urllib.parse
+    with open(urllib.parse.unquote(path), "w", encoding="utf-8") as record:
+        record.write("%s|%s|%s" % (type(error).__name__, isinstance(error, TimeoutError), error))
+
+
+def interrupted_spin_app(environ, start_response):
+    """?record=PATH: spins in pure Python, never letting go; what ends the spin is written to PATH and raised on."""
+    record = _query(environ)["record"]
+    try:
+        while True:
+            pass
+    except BaseException as error:
+        _record(record, error)
+        raise
+
+
+class SpinningBody:
+    """An iterable whose first chunk never comes: it spins in pure Python; close() is counted under its name."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            pass
+
+    def close(self):
+        closed.append(self.name)
+
+
+def spinning_body_app(environ, start_response):
+    """?NAME: starts the response, then spins in its body; closed_count?NAME tells how often close() ran."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return SpinningBody(environ["QUERY_STRING"])
+
+
+def blocked_app(environ, start_response):
+    """?port=N: connects to the test's listener on port N and waits for it to hang up, inside a native call (the GIL
+    let go), where an interrupt cannot land until the call returns."""
+    import socket
+    with socket.create_connection(("127.0.0.1", int(_query(environ)["port"]))) as connection:
+        connection.recv(1)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"released"]
