@@ -20,12 +20,13 @@ public sealed class ShutdownProcessTests
         };
         foreach (var argument in (string[])["exec", Path.Combine(AppContext.BaseDirectory, "KestrelHost.dll"),
             $"--urls=http://127.0.0.1:{port}", "--shutdownTimeoutSeconds=5", "--Gateway:RequestTimeout=00:00:01",
-            "--PythonApps:/spin=bridge_apps:spin_app", "--PythonGateway:Processes=0",
+            "--PythonApps:/spin=bridge_apps:stubborn_spin_app", "--PythonGateway:Processes=0",
             "--Logging:LogLevel:Default=Warning"])
         {
             start.ArgumentList.Add(argument);
         }
 
+        var markers = Directory.CreateTempSubdirectory("adapter-spin-");
         using var host = Process.Start(start)!;
         var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         host.OutputDataReceived += (_, e) => output.Enqueue(e.Data ?? "");
@@ -49,10 +50,17 @@ public sealed class ShutdownProcessTests
                 }
             }
 
-            // More spinning requests than the Python pool has threads: while the host stops, the first ones time
-            // out and their workers are replaced, so four threads spin inside Python when the process exits.
-            var spinning = Enumerable.Range(0, 4).Select(_ => client.GetAsync("/spin/")).ToArray();
-            await Task.Delay(500);
+            // More spinning requests than the Python pool has threads (2): the first ones time out, their threads
+            // swallow the interrupt and spin on, and replacements take the others, so up to four threads spin inside
+            // Python when the process exits. SIGTERM comes once both first threads are known to spin (their markers).
+            var spinning = Enumerable.Range(0, 4).Select(_ => client.GetAsync($"/spin/?dir={Uri.EscapeDataString(markers.FullName)}")).ToArray();
+            var spinningSince = DateTime.UtcNow + TestHost.Wait;
+            while (Directory.GetFiles(markers.FullName).Length < 2)
+            {
+                Assert.True(DateTime.UtcNow < spinningSince, "The spinning apps never started.");
+                await Task.Delay(20);
+            }
+
             Assert.Equal(0, Kill(host.Id, 15));
             await host.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(40));
             var log = string.Join("\n", output);
@@ -78,6 +86,8 @@ public sealed class ShutdownProcessTests
             {
                 host.Kill(entireProcessTree: true);
             }
+
+            markers.Delete(recursive: true);
         }
     }
 

@@ -263,3 +263,20 @@ def blocked_app(environ, start_response):
         connection.recv(1)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"released"]
+
+
+def stubborn_spin_app(environ, start_response):
+    """?dir=PATH: marks its arrival with a file in PATH, then spins in pure Python for ever, swallowing the request
+    timeout's interrupt: a thread that is still inside Python when the process exits."""
+    import os
+    import threading
+    import urllib.parse
+    folder = urllib.parse.unquote(_query(environ)["dir"])
+    with open(os.path.join(folder, "spinning-%d" % threading.get_ident()), "w"):
+        pass
+    while True:
+        try:
+            while True:
+                pass
+        except BaseException:
+            continue
