@@ -18,9 +18,12 @@ internal sealed class GatewayWatchdog : IDisposable
     private readonly TimeSpan _tick;
     private readonly long _interruptGrace;
     private readonly ManualResetEventSlim _stop = new();
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
 
-    public GatewayWatchdog(GatewayWorkerPool pool, TimeSpan timeout)
+    /// <param name="pool">The pool whose requests it watches.</param>
+    /// <param name="timeout">The request timeout.</param>
+    /// <param name="start">False for a watchdog whose <see cref="Check"/> a test calls itself, step by step.</param>
+    public GatewayWatchdog(GatewayWorkerPool pool, TimeSpan timeout, bool start = true)
     {
         _pool = pool;
         _timeout = timeout;
@@ -31,8 +34,11 @@ internal sealed class GatewayWatchdog : IDisposable
         // Time for an interrupted app to leave (a pure-Python loop ends within milliseconds once the exception is
         // raised): one second, or the timeout when shorter, and never less than a tick.
         _interruptGrace = (long)Math.Max(_tick.TotalMilliseconds, Math.Min(timeout.TotalMilliseconds, 1000));
-        _thread = new Thread(Run) { IsBackground = true, Name = "Gateway watchdog" };
-        _thread.Start();
+        if (start)
+        {
+            _thread = new Thread(Run) { IsBackground = true, Name = "Gateway watchdog" };
+            _thread.Start();
+        }
     }
 
     private void Run()
@@ -63,7 +69,8 @@ internal sealed class GatewayWatchdog : IDisposable
         }
     }
 
-    private void Check(GatewayExchange exchange, GatewayWorker? worker)
+    /// <summary>Times <paramref name="exchange"/> out if its app has been silent too long: run by <paramref name="worker"/>, or queued when null.</summary>
+    internal void Check(GatewayExchange exchange, GatewayWorker? worker)
     {
         if (!exchange.TryTimeOut(_timeout))
         {
@@ -97,7 +104,7 @@ internal sealed class GatewayWatchdog : IDisposable
     public void Dispose(TimeSpan wait)
     {
         _stop.Set();
-        if (_thread.Join(wait))
+        if (_thread is null || _thread.Join(wait))
         {
             _stop.Dispose();
         }
