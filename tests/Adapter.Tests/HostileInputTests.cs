@@ -185,6 +185,10 @@ public sealed class HostileInputTests
 
     [Theory]
     [InlineData("/a/.%2e/b", "", "/b")]
+    [InlineData("/a/%2E%2E/b", "", "/b")]
+    [InlineData("/legacy/a/b/%2E%2e/c", "/legacy", "/a/c")]
+    [InlineData("http://h/legacy/a%2Fb", "/legacy", "/a/b")]
+    [InlineData("http://h/%FF", "", "/\uFFFD")]
     [InlineData("/legacy/x/%2E/%2e%2E/y/.", "/legacy", "/y/")]
     [InlineData("/%FF", "", "/\uFFFD")]
     [InlineData("/%25FF", "", "/%FF")]

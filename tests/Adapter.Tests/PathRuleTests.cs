@@ -26,6 +26,8 @@ public sealed class PathRuleTests
         { "/f/x/.%2e%2fadmin", 400, "" },
         { "/f/a%2f.", 400, "" },
         { "/x/..%2ff/admin", 400, "" },
+        { "http://h/f/x/..%2fadmin", 400, "" },
+        { "http://h/f/x/%2E%2E/admin", 403, "" },
         { "/x/..%2ff%2fadmin", 400, "" },
         { "/f/x/..%252fadmin", 200, "/f|/x/..%2fadmin" },
         { "/f/%252e%252e/admin", 200, "/f|/%2e%2e/admin" },
