@@ -103,6 +103,7 @@ internal static class GatewayHost
         // appsettings.json, --config and Kestrel__Limits__… variables apply; the flags come last in configuration.
         builder.Services.Configure<KestrelServerOptions>(builder.Configuration.GetSection("Kestrel"));
         builder.Services.AddPythonGateway();
+        builder.Services.AddHostedService<GatewaySignals>();
         if (settings.GracefulTimeout is { } graceful)
         {
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(graceful));
@@ -237,6 +238,11 @@ internal static class GatewayHost
         }
 
         builder.Logging.AddProvider(provider);
+        if (provider.File is { } file)
+        {
+            builder.Services.AddSingleton(file);
+        }
+
         builder.Logging.AddFilter<AccessLogLoggerProvider>(AccessLogLoggerProvider.Category, LogLevel.Information);
         builder.Logging.AddFilter<ConsoleLoggerProvider>(AccessLogLoggerProvider.Category, LogLevel.None);
         return provider;

@@ -21,7 +21,7 @@ internal sealed class GatewayWorkerPool : IDisposable
     private readonly List<GatewayWorker> _workers = [];
     private GatewayWatchdog? _watchdog;
     private readonly ILogger _logger;
-    private readonly int _workerLimit;
+    private int _workerLimit;
     private readonly int _queueLimit;
     private readonly string _threadName;
     private int _queued;
@@ -65,6 +65,23 @@ internal sealed class GatewayWorkerPool : IDisposable
     public SpoolBudget SpoolBudget { get; }
 
     public ILogger Logger => _logger;
+
+    /// <summary>
+    /// The most threads that run apps at once (<see cref="GatewayOptions.WorkerThreads"/> at first). Raising it lets
+    /// queued requests start threads at once; lowering it starts no new ones and leaves running threads be.
+    /// </summary>
+    public int WorkerLimit
+    {
+        get => Volatile.Read(ref _workerLimit);
+        set
+        {
+            Volatile.Write(ref _workerLimit, value);
+            while (Volatile.Read(ref _queued) > Volatile.Read(ref _idle) && Volatile.Read(ref _live) < value && !_disposed)
+            {
+                StartWorkerIfNeeded();
+            }
+        }
+    }
 
     /// <summary>
     /// True once the host began stopping. Requests are still taken while the server drains (it closes idle
