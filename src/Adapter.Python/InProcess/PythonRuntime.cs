@@ -183,7 +183,9 @@ internal static class PythonRuntime
             threads = [.. PythonThreads];
         }
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        // Short: the host has stopped and its pool has joined its threads, so one still alive is stuck in an app, and
+        // waiting longer would only stretch the stop past the host's shutdown timeout (issue 19, item 5).
+        var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(200);
         foreach (var thread in threads)
         {
             var left = deadline - DateTime.UtcNow;

@@ -677,7 +677,14 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
         foreach (var worker in _workers.ToArray())
         {
+            var busy = worker.State == PythonWorkerState.Busy;
             StopWorker(worker, RestartReason.None);
+            if (busy)
+            {
+                // Still in a request once the server has stopped: the host's shutdown timeout (gunicorn's graceful
+                // timeout) has passed, and its request was answered as timed out. gunicorn kills such workers then.
+                worker.Kill();
+            }
         }
     }
 
