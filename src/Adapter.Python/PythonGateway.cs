@@ -162,6 +162,12 @@ public sealed class PythonGateway : IDisposable
     public void Dispose()
     {
         _pool.Dispose();
+        if (_supervisor is null && _pool.BusyCount > 0)
+        {
+            // Threads stuck in apps past the host's shutdown timeout: the process exits without waiting for them.
+            PythonRuntime.ThreadsLeftInApps();
+        }
+
         _supervisor?.Dispose();
         _metrics?.Dispose();
     }

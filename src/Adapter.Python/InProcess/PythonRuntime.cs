@@ -24,6 +24,7 @@ internal static class PythonRuntime
     private static PyObject? s_run;
     private static PyObject? s_load;
     private static EventHandler? s_pythonnetExit;
+    private static volatile bool s_threadsLeftInApps;
 
     /// <summary>The libpython the interpreter was loaded from.</summary>
     public static string? Library { get; private set; }
@@ -174,9 +175,17 @@ internal static class PythonRuntime
         s_bridge.InvokeMethod("capture_output", log).Dispose();
     }
 
+    /// <summary>A pool stopped with threads still inside Python apps: finalizing is not safe, and waiting for them is pointless.</summary>
+    public static void ThreadsLeftInApps() => s_threadsLeftInApps = true;
+
     /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>
     private static void FinalizeAtExit()
     {
+        if (s_threadsLeftInApps)
+        {
+            return;
+        }
+
         Thread[] threads;
         lock (PythonThreads)
         {
