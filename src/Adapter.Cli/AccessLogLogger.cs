@@ -17,7 +17,7 @@ internal sealed class AccessLogLogger(TextWriter writer) : ILogger
     {
         if (eventId.Id == RequestResponseLog && state is IReadOnlyList<KeyValuePair<string, object?>> fields)
         {
-            // The writer is synchronized: Console.Out is, and a file's is wrapped so.
+            // The writer is synchronized: Console.Out is, and a LogFile writes each line under its lock.
             writer.WriteLine(AccessLogLine.Format(fields, DateTimeOffset.Now));
         }
     }

@@ -12,17 +12,12 @@ internal sealed class AccessLogLoggerProvider(TextWriter writer, bool ownsWriter
     /// <summary>The HTTP logging middleware's category.</summary>
     public const string Category = "Microsoft.AspNetCore.HttpLogging.HttpLoggingMiddleware";
 
-    /// <summary>Standard output for <c>-</c>, else the file opened for appending (shared, so logrotate's copytruncate works).</summary>
-    public static AccessLogLoggerProvider Open(string target)
-    {
-        if (target == "-")
-        {
-            return new AccessLogLoggerProvider(Console.Out, ownsWriter: false);
-        }
+    /// <summary>Standard output for <c>-</c>, else the file opened for appending and reopened on SIGUSR1 (<see cref="LogFile"/>).</summary>
+    public static AccessLogLoggerProvider Open(string target) =>
+        target == "-" ? new AccessLogLoggerProvider(Console.Out, ownsWriter: false) : new AccessLogLoggerProvider(LogFile.Create(target), ownsWriter: true);
 
-        var stream = new FileStream(target, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        return new AccessLogLoggerProvider(TextWriter.Synchronized(new StreamWriter(stream) { AutoFlush = true }), ownsWriter: true);
-    }
+    /// <summary>The file written, null for standard output.</summary>
+    public LogFile? File => writer as LogFile;
 
     public ILogger CreateLogger(string categoryName) =>
         categoryName == Category ? new AccessLogLogger(writer) : NullLogger.Instance;

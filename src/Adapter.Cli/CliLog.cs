@@ -12,4 +12,16 @@ internal static partial class CliLog
 
     [LoggerMessage(202, LogLevel.Debug, "An app failed to load: {Detail}")]
     public static partial void LoadFailed(ILogger logger, string detail);
+
+    [LoggerMessage(210, LogLevel.Information, "SIGUSR1: reopened {Count} log file(s).")]
+    public static partial void LogFilesReopened(ILogger logger, int count);
+
+    [LoggerMessage(211, LogLevel.Error, "SIGUSR1: cannot reopen {Path}; the log goes on to the file already open.")]
+    public static partial void ReopenFailed(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(212, LogLevel.Information, "{Signal} ignored: {Reason}.")]
+    public static partial void SignalIgnored(ILogger logger, string signal, string reason);
+
+    [LoggerMessage(213, LogLevel.Debug, "SIGWINCH ignored (gunicorn stops its workers on it only when daemonized).")]
+    public static partial void WindowChangeIgnored(ILogger logger);
 }

@@ -61,6 +61,13 @@ internal sealed class GatewayCommand
         CustomParser = static result => [.. result.Tokens.SelectMany(static t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
     };
 
+    private readonly Option<int?> _umask = new("--umask", "-m")
+    {
+        Description = "Bit mask for the mode of unix sockets (0777 & ~MASK), octal as 0022 or 0o22. Default: 0, a socket any local user may connect to.",
+        HelpName = "INT",
+        CustomParser = ParseUmask,
+    };
+
     private readonly Option<string?> _accessLogFile = new("--access-logfile") { Description = "Write one access log line per request to this file; - for standard output.", HelpName = "FILE" };
     private readonly Option<string?> _logLevel = new("--log-level") { Description = "debug, info, warning, error or critical. Default: info.", HelpName = "LEVEL", CustomParser = ParseLogLevel };
     private readonly Option<string?> _certFile = new("--certfile") { Description = "PEM certificate: serve HTTPS (HTTP/1.1 and HTTP/2) on every bind.", HelpName = "FILE" };
@@ -88,7 +95,7 @@ internal sealed class GatewayCommand
     {
         _root.Arguments.Add(_apps);
         foreach (var option in (Option[])[_bind, _workers, _threads, _timeout, _gracefulTimeout, _limitRequestBody, _maxRequests, _maxRequestsJitter, _reload, _chdir,
-            _pythonPath, _accessLogFile, _logLevel, _certFile, _keyFile, _forwardedAllowIps, _config, _checkConfig, _health])
+            _pythonPath, _accessLogFile, _logLevel, _certFile, _keyFile, _forwardedAllowIps, _config, _checkConfig, _health, _umask])
         {
             _root.Options.Add(option);
         }
@@ -147,6 +154,7 @@ internal sealed class GatewayCommand
         ConfigFile = result.GetValue(_config),
         CheckConfig = result.GetValue(_checkConfig),
         HealthPath = result.GetValue(_health),
+        Umask = result.GetValue(_umask),
     };
 
     /// <summary>A whole-number option of at least <paramref name="minimum"/>, null when not given.</summary>
@@ -229,6 +237,33 @@ internal sealed class GatewayCommand
         }
 
         result.AddError(message);
+        return null;
+    }
+
+    /// <summary>gunicorn's <c>auto_int</c>: <c>0022</c> and <c>0o22</c> octal, <c>0x12</c> hexadecimal, else decimal.</summary>
+    private static int? ParseUmask(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        var (digits, radix) = text.ToLowerInvariant() switch
+        {
+            ['0', 'o', .. var rest] => (rest, 8),
+            ['0', 'x', .. var rest] => (rest, 16),
+            ['0', .. var rest] when rest.Length > 0 => (rest, 8),
+            var whole => (whole, 10),
+        };
+        try
+        {
+            var value = digits.Length > 0 && digits.All(char.IsAsciiHexDigit) ? Convert.ToInt32(digits, radix) : -1;
+            if (value is >= 0 and <= 0x1FF)
+            {
+                return value;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+
+        result.AddError($"--umask: '{text}' is not a mask from 0 to 0777 (octal as 0022 or 0o22)");
         return null;
     }
 

@@ -37,6 +37,10 @@ internal static class GatewayHost
         {
             (code, failure) = (ExitCodes.Usage, ex.Message);
         }
+        catch (BindFailedException ex)
+        {
+            (code, failure) = (ExitCodes.Failure, ex.Message);
+        }
         finally
         {
             if (app is not null)
@@ -93,6 +97,9 @@ internal static class GatewayHost
         // gunicorn's error log is standard error; standard output is left to --access-logfile -.
         builder.Services.Configure<ConsoleLoggerOptions>(static o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         var binds = GatewayListeners.Binds(settings, builder.Configuration);
+
+        // Before any worker process starts: an address in use is one line and exit 1; a stale unix socket file is removed.
+        BindCheck.Prepare(binds);
         if (binds.Count > 0)
         {
             builder.WebHost.ConfigureKestrel(kestrel => GatewayListeners.Listen(kestrel, binds, certificate));
@@ -103,6 +110,7 @@ internal static class GatewayHost
         // appsettings.json, --config and Kestrel__Limits__… variables apply; the flags come last in configuration.
         builder.Services.Configure<KestrelServerOptions>(builder.Configuration.GetSection("Kestrel"));
         builder.Services.AddPythonGateway();
+        builder.Services.AddHostedService<GatewaySignals>();
         if (settings.GracefulTimeout is { } graceful)
         {
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(graceful));
@@ -165,6 +173,8 @@ internal static class GatewayHost
         }
 
         CliLog.Serving(logger, GatewayConfiguration.AppsOf(app.Configuration).Count, apps);
+        var restoreUmask = BindCheck.SocketUmask(GatewayListeners.Binds(settings, app.Configuration), settings.Umask ?? 0);
+        app.Lifetime.ApplicationStarted.Register(restoreUmask);
         try
         {
             await app.RunAsync();
@@ -177,6 +187,10 @@ internal static class GatewayHost
         {
             // Kestrel could not listen: an address in use, a socket path not writable.
             return (ExitCodes.Failure, ex.Message);
+        }
+        finally
+        {
+            restoreUmask();
         }
 
         return (ExitCodes.Success, null);
@@ -237,6 +251,11 @@ internal static class GatewayHost
         }
 
         builder.Logging.AddProvider(provider);
+        if (provider.File is { } file)
+        {
+            builder.Services.AddSingleton(file);
+        }
+
         builder.Logging.AddFilter<AccessLogLoggerProvider>(AccessLogLoggerProvider.Category, LogLevel.Information);
         builder.Logging.AddFilter<ConsoleLoggerProvider>(AccessLogLoggerProvider.Category, LogLevel.None);
         return provider;

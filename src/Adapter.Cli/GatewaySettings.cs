@@ -47,4 +47,7 @@ internal sealed class GatewaySettings
     public bool CheckConfig { get; init; }
 
     public string? HealthPath { get; init; }
+
+    /// <summary>Unix sockets are made with mode <c>0777 &amp; ~Umask</c>; null for gunicorn's default, 0.</summary>
+    public int? Umask { get; init; }
 }

@@ -114,7 +114,9 @@ public sealed class PythonGateway : IDisposable
         if (resolved.Processes > 0)
         {
             _metrics = new PythonWorkerMetrics(meterFactory);
-            _supervisor = new PythonWorkerSupervisor(resolved, shared.RequestTimeout, loggerFactory, _metrics);
+            // One thread per worker process: a count changed by SIGTTIN/SIGTTOU changes the threads too.
+            var pool = _pool;
+            _supervisor = new PythonWorkerSupervisor(resolved, shared.RequestTimeout, loggerFactory, _metrics, count => pool.WorkerLimit = count);
 
             // After the server has finished its requests, not before.
             lifetime?.ApplicationStopped.Register(_supervisor.Dispose);
@@ -176,6 +178,12 @@ public sealed class PythonGateway : IDisposable
         return (true, ready < target || stuck > 0 || stuckThreads > 0, $"{ready} of {target} Python worker processes can take requests{stuckText}.");
     }
 
+    /// <summary>
+    /// gunicorn's SIGTTIN (<paramref name="delta"/> +1) and SIGTTOU (-1): one worker process more or fewer, never fewer
+    /// than one. Completes with the new target count; null in-process, where there are no worker processes.
+    /// </summary>
+    internal Task<int>? ChangeWorkerCountAsync(int delta) => _supervisor?.ScaleAsync(delta);
+
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>
     public bool UsesProcesses => _supervisor is not null;
 
@@ -184,6 +192,12 @@ public sealed class PythonGateway : IDisposable
     {
         _pool.Dispose();
         _interrupter?.Dispose();
+        if (_supervisor is null && _pool.BusyCount > 0)
+        {
+            // Threads stuck in apps past the host's shutdown timeout: the process exits without waiting for them.
+            PythonRuntime.ThreadsLeftInApps();
+        }
+
         _supervisor?.Dispose();
         _metrics?.Dispose();
     }

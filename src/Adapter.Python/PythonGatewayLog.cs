@@ -49,6 +49,9 @@ internal static partial class PythonGatewayLog
     [LoggerMessage(115, LogLevel.Error, "Reload failed; the running workers keep serving.")]
     public static partial void ReloadFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(130, LogLevel.Information, "{Signal}: the Python worker processes' target count is now {Count}.")]
+    public static partial void WorkerCountChanged(ILogger logger, int count, string signal);
+
     [LoggerMessage(116, LogLevel.Information, "Python worker process {Pid} ended on its own (exit code 0, after a SIGTERM); a new one is started if the host keeps running.")]
     public static partial void WorkerExited(ILogger logger, int pid);
 

@@ -25,7 +25,8 @@ internal sealed class PythonGatewayReloadService(
     {
         if (!OperatingSystem.IsWindows())
         {
-            _hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+            // Also when started with SIGHUP ignored (nohup): PosixSignals takes it back from SIG_IGN first.
+            _hangUp = PosixSignals.Register(PosixSignal.SIGHUP, context =>
             {
                 context.Cancel = true;
                 Reload("SIGHUP");

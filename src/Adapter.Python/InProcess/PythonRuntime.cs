@@ -25,6 +25,7 @@ internal static class PythonRuntime
     private static PyObject? s_run;
     private static PyObject? s_load;
     private static EventHandler? s_pythonnetExit;
+    private static volatile bool s_threadsLeftInApps;
 
     /// <summary>The libpython the interpreter was loaded from.</summary>
     public static string? Library { get; private set; }
@@ -184,17 +185,27 @@ internal static class PythonRuntime
         s_bridge.InvokeMethod("capture_output", log).Dispose();
     }
 
+    /// <summary>A pool stopped with threads still inside Python apps: finalizing is not safe, and waiting for them is pointless.</summary>
+    public static void ThreadsLeftInApps() => s_threadsLeftInApps = true;
+
     /// <summary>At process exit: waits for the threads that ran Python, then finalizes the interpreter.</summary>
     private static void FinalizeAtExit()
     {
         ExitingSource.Cancel();
+        if (s_threadsLeftInApps)
+        {
+            return;
+        }
+
         Thread[] threads;
         lock (PythonThreads)
         {
             threads = [.. PythonThreads];
         }
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        // Short: the host has stopped and its pool has joined its threads, so one still alive is stuck in an app, and
+        // waiting longer would only stretch the stop past the host's shutdown timeout (issue 19, item 5).
+        var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(200);
         foreach (var thread in threads)
         {
             var left = deadline - DateTime.UtcNow;

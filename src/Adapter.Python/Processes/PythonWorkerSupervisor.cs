@@ -9,8 +9,9 @@ namespace Adapter;
 
 /// <summary>
 /// Runs the Python worker processes, gunicorn's arbiter in the host: one loop owns every worker's state.
-/// Loads, reloads, exits, releases and a timer tick only post events to it; each pass handles the event,
-/// kills workers silent past the request timeout, reaps the dead, and starts workers up to the target count.
+/// Loads, reloads, a change of the worker count (SIGTTIN, SIGTTOU), exits, releases and a timer tick only post events
+/// to it; each pass handles the event, kills workers silent past the request timeout, reaps the dead, and brings the
+/// workers to the target count (starting some, or stopping idle ones).
 /// </summary>
 /// <remarks>
 /// Request threads take ready workers from the idle channel and put them back themselves when nothing is to
@@ -27,7 +28,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
 
     private readonly PythonGatewayOptions _options;
-    private readonly int _processes;
+    private readonly Action<int>? _countChanged;
     private readonly TimeSpan _requestTimeout;
     private readonly TimeSpan _acquireTimeout;
     private readonly ILogger _logger;
@@ -43,6 +44,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     // Owned by the loop.
     private readonly List<string?> _targets = [];
     private readonly List<PythonWorkerProcess> _workers = [];
+    private int _processes;
     private Generation? _pending;
     private int _lastGeneration;
     private long _spawnAfter;
@@ -55,9 +57,15 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private volatile bool _stopping;
     private volatile PythonWorkerProcess[] _snapshot = [];
 
-    public PythonWorkerSupervisor(PythonGatewayOptions options, TimeSpan requestTimeout, ILoggerFactory loggerFactory, PythonWorkerMetrics metrics)
+    /// <param name="options">The interpreter, the apps' paths, the worker count and the request limits.</param>
+    /// <param name="requestTimeout">A worker silent this long in a request is killed.</param>
+    /// <param name="loggerFactory">For the supervisor's lines and the workers' output.</param>
+    /// <param name="metrics">The worker-process instruments.</param>
+    /// <param name="countChanged">Called on the loop with the new target count when SIGTTIN or SIGTTOU changed it.</param>
+    public PythonWorkerSupervisor(PythonGatewayOptions options, TimeSpan requestTimeout, ILoggerFactory loggerFactory, PythonWorkerMetrics metrics, Action<int>? countChanged = null)
     {
         _options = options;
+        _countChanged = countChanged;
         _processes = options.Processes;
         _requestTimeout = requestTimeout;
         _acquireTimeout = requestTimeout == Timeout.InfiniteTimeSpan ? options.StartTimeout : requestTimeout;
@@ -91,6 +99,17 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     }
 
     /// <summary>
+    /// gunicorn's SIGTTIN (+1) and SIGTTOU (-1): changes the target count of worker processes, never below one; the
+    /// loop starts the new ones, or stops idle ones (a busy one once its request ends). Completes with the new target.
+    /// </summary>
+    public Task<int> ScaleAsync(int delta)
+    {
+        var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new ScaleRequested(delta, done));
+        return done.Task;
+    }
+
+    /// <summary>
     /// For the health check: workers of the current generation that can take a request (idle, or serving one within the
     /// request timeout), those stuck in an app past it (until they are gone), the target count, and whether any app is loaded.
     /// </summary>
@@ -116,7 +135,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             }
         }
 
-        return (ready, stuck, _processes, generation != 0);
+        return (ready, stuck, Volatile.Read(ref _processes), generation != 0);
     }
 
     /// <summary>Busy past the request timeout (the next tick stops it), or being stopped for that.</summary>
@@ -289,6 +308,9 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 PythonGatewayLog.Reloading(_logger, _processes);
                 StartGeneration(reload.Done, added: null);
                 break;
+            case ScaleRequested scale:
+                OnScale(scale);
+                break;
             case Ready ready:
                 OnReady(ready.Worker);
                 break;
@@ -325,9 +347,22 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         }
     }
 
+    private void OnScale(ScaleRequested scale)
+    {
+        var target = Math.Max(1, _processes + scale.Delta);
+        if (_stopped is null && target != _processes)
+        {
+            Volatile.Write(ref _processes, target);
+            PythonGatewayLog.WorkerCountChanged(_logger, target, scale.Delta > 0 ? "SIGTTIN" : "SIGTTOU");
+            _countChanged?.Invoke(target);
+        }
+
+        scale.Done.TrySetResult(_processes);
+    }
+
     private void StartGeneration(TaskCompletionSource<int> waiter, int? added)
     {
-        var generation = new Generation(++_lastGeneration);
+        var generation = new Generation(++_lastGeneration, _processes);
         if (_pending is { } superseded)
         {
             // A newer list of apps replaces the one still starting: its waiters wait for this generation instead.
@@ -437,7 +472,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         if (_pending is { } pending && worker.Generation == pending.Number)
         {
             pending.Ready.Add(worker);
-            if (pending.Ready.Count == _processes)
+            if (pending.Ready.Count == pending.Size)
             {
                 Promote(pending);
             }
@@ -484,7 +519,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         }
         else
         {
-            PythonGatewayLog.WorkersStarted(_logger, _processes, string.Join(", ", generation.Ready.Select(static w => w.Id)));
+            PythonGatewayLog.WorkersStarted(_logger, generation.Size, string.Join(", ", generation.Ready.Select(static w => w.Id)));
         }
     }
 
@@ -632,15 +667,29 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         }
     }
 
-    /// <summary>Starts workers of the current generation up to the target count, unless a crash back-off holds.</summary>
+    /// <summary>
+    /// Brings the current generation to the target count: stops idle workers past it (a busy one is stopped on a later
+    /// pass, once its request has put it back in the idle channel), or starts workers up to it unless a crash back-off holds.
+    /// </summary>
     private void Reconcile()
     {
-        if (_generation == 0 || Stopwatch.GetTimestamp() < _spawnAfter)
+        if (_generation == 0)
         {
             return;
         }
 
         var live = _workers.Count(w => w.Generation == _generation && w.State != PythonWorkerState.Stopping);
+        for (; live > _processes && _idle.Reader.TryRead(out var surplus); live--)
+        {
+            // Taken out of the channel, so no request thread can acquire it now.
+            StopWorker(surplus, RestartReason.None);
+        }
+
+        if (Stopwatch.GetTimestamp() < _spawnAfter)
+        {
+            return;
+        }
+
         for (var i = live; i < _processes; i++)
         {
             if (!Spawn(_generation))
@@ -666,13 +715,23 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
         foreach (var worker in _workers.ToArray())
         {
+            var busy = worker.State == PythonWorkerState.Busy;
             StopWorker(worker, RestartReason.None);
+            if (busy)
+            {
+                // Still in a request once the server has stopped: the host's shutdown timeout (gunicorn's graceful
+                // timeout) has passed, and its request was answered as timed out. gunicorn kills such workers then.
+                worker.Kill();
+            }
         }
     }
 
-    private sealed class Generation(int number)
+    private sealed class Generation(int number, int size)
     {
         public int Number { get; } = number;
+
+        /// <summary>The workers started for it; it is promoted once that many are ready, whatever the target is by then.</summary>
+        public int Size { get; } = size;
 
         public List<PythonWorkerProcess> Ready { get; } = [];
 
@@ -684,6 +743,8 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private sealed record LoadRequested(string Target, TaskCompletionSource<int> Done);
 
     private sealed record ReloadRequested(TaskCompletionSource<int> Done);
+
+    private sealed record ScaleRequested(int Delta, TaskCompletionSource<int> Done);
 
     private sealed record Ready(PythonWorkerProcess Worker);
 

@@ -20,8 +20,9 @@ internal sealed class GatewayWorkerPool : IDisposable
     private readonly SemaphoreSlim _ready = new(0);
     private readonly List<GatewayWorker> _workers = [];
     private GatewayWatchdog? _watchdog;
+    private Timer? _shutdownDeadline;
     private readonly ILogger _logger;
-    private readonly int _workerLimit;
+    private int _workerLimit;
     private readonly int _queueLimit;
     private readonly string _threadName;
     private int _queued;
@@ -70,6 +71,23 @@ internal sealed class GatewayWorkerPool : IDisposable
     public SpoolBudget SpoolBudget { get; }
 
     public ILogger Logger => _logger;
+
+    /// <summary>
+    /// The most threads that run apps at once (<see cref="GatewayOptions.WorkerThreads"/> at first). Raising it lets
+    /// queued requests start threads at once; lowering it starts no new ones and leaves running threads be.
+    /// </summary>
+    public int WorkerLimit
+    {
+        get => Volatile.Read(ref _workerLimit);
+        set
+        {
+            Volatile.Write(ref _workerLimit, value);
+            while (Volatile.Read(ref _queued) > Volatile.Read(ref _idle) && Volatile.Read(ref _live) < value && !_disposed)
+            {
+                StartWorkerIfNeeded();
+            }
+        }
+    }
 
     /// <summary>
     /// True once the host began stopping. Requests are still taken while the server drains (it closes idle
@@ -190,6 +208,36 @@ internal sealed class GatewayWorkerPool : IDisposable
     {
         Volatile.Write(ref _stoppingAt, Environment.TickCount64);
         _stopping = true;
+        var deadline = new Timer(static s => ((GatewayWorkerPool)s!).EndAtShutdownDeadline(), this, Timeout.Infinite, Timeout.Infinite);
+        if (Interlocked.CompareExchange(ref _shutdownDeadline, deadline, null) is null)
+        {
+            deadline.Change(_shutdownTimeout, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            deadline.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// At the host's shutdown timeout the server aborts the connections still open and then waits for their requests
+    /// (Kestrel, a further second), which an app that cannot be interrupted would hold to the end of that wait: the
+    /// requests still in an app are answered now as timed out (504, or cut short once bytes went out) and the queued
+    /// ones 503, so the stop ends at the timeout. The apps go on alone; their workers are stopped with the host.
+    /// </summary>
+    private void EndAtShutdownDeadline()
+    {
+        foreach (var worker in Workers())
+        {
+            if (worker.Current is { } exchange && exchange.TryTimeOut(TimeSpan.Zero))
+            {
+                GatewayLog.RequestTimedOut(_logger, _shutdownTimeout, exchange.Method, exchange.LogPath);
+                exchange.MarkAnswered(GatewayResult.TimedOut);
+                exchange.Release();
+            }
+        }
+
+        RejectQueued();
     }
 
     /// <summary>
@@ -383,6 +431,7 @@ internal sealed class GatewayWorkerPool : IDisposable
 
         _stopping = true;
         _disposed = true;
+        Interlocked.Exchange(ref _shutdownDeadline, null)?.Dispose();
         GatewayWatchdog? watchdog;
         lock (_workers)
         {

@@ -15,6 +15,12 @@ internal sealed class GatewayProcess : IAsyncDisposable
 {
     public const int SigKill = 9;
     public const int SigTerm = 15;
+    public const int SigHup = 1;
+    public const int SigUsr1 = 10;
+    public const int SigUsr2 = 12;
+    public const int SigTtin = 21;
+    public const int SigTtou = 22;
+    public const int SigWinch = 28;
 
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
@@ -38,16 +44,27 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public static GatewayProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
 
     /// <summary>Starts the gateway with <paramref name="environment"/> added to its environment variables.</summary>
-    public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        Start(environment, ignoreHangUp: false, arguments);
+
+    /// <summary>
+    /// Starts the gateway as <c>nohup</c> would, with SIGHUP ignored from the start (the disposition it inherits): a shell
+    /// sets it, then <c>exec</c>s the gateway, which keeps the shell's process id.
+    /// </summary>
+    public static GatewayProcess StartIgnoringHangUp(params string[] arguments) =>
+        Start(new Dictionary<string, string>(), ignoreHangUp: true, arguments);
+
+    private static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, bool ignoreHangUp, string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(ignoreHangUp ? "/bin/sh" : "dotnet")
         {
             WorkingDirectory = PythonHost.AppsFolder,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in (string[])["exec", Path.Combine(AppContext.BaseDirectory, "Adapter.Cli.dll"), .. arguments])
+        string[] launcher = ignoreHangUp ? ["-c", "trap '' HUP; exec dotnet \"$@\"", "sh"] : [];
+        foreach (var argument in (string[])[.. launcher, "exec", Path.Combine(AppContext.BaseDirectory, "Adapter.Cli.dll"), .. arguments])
         {
             start.ArgumentList.Add(argument);
         }
@@ -110,6 +127,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>True until the process has exited.</summary>
+    public bool IsRunning => !_process.HasExited;
 
     /// <summary>Sends <paramref name="signal"/> to the gateway.</summary>
     public void Signal(int signal) => Assert.Equal(0, Kill(_process.Id, signal));

@@ -100,6 +100,48 @@ public sealed class GatewayStopTests(ITestOutputHelper output)
         }
     }
 
+    [PythonTheory]
+    [InlineData("1")]
+    [InlineData("0")]
+    public async Task Sigterm_with_a_request_stuck_in_the_app_exits_within_the_graceful_timeout_and_a_second(string workers)
+    {
+        // Issue 19, item 5: the stop took the graceful timeout and 4 to 6 s more (a systemd TimeoutStopSec set from the
+        // README's advice could SIGKILL it). gunicorn kills its workers at the graceful timeout and exits.
+        const int graceful = 3;
+        var port = GatewayProcess.FreePort();
+        var mark = Path.Combine(Path.GetTempPath(), $"adapter-cli-mark-{Guid.NewGuid():N}");
+        var release = Path.Combine(Path.GetTempPath(), $"adapter-cli-release-{Guid.NewGuid():N}");
+        await using var gateway = GatewayProcess.Start("cli_apps:slow_app", "--workers", workers, "-b", $"127.0.0.1:{port}", "--graceful-timeout", $"{graceful}");
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TestHost.Wait };
+        await gateway.WaitUntilAnsweringAsync(client, "/");
+        try
+        {
+            // In the app until the test creates the release file, which it does only once the gateway has exited.
+            var request = client.GetAsync($"/?mark={Uri.EscapeDataString(mark)}&release={Uri.EscapeDataString(release)}");
+            await WaitForFileAsync(mark, gateway);
+
+            gateway.Signal(GatewayProcess.SigTerm);
+            var stopping = Stopwatch.StartNew();
+
+            // The request is given its graceful time: still pending well into it, and the gateway still running.
+            var first = await Task.WhenAny(request, Task.Delay(TimeSpan.FromSeconds(graceful) / 2));
+            Assert.False(first == request, $"The request ended {stopping.Elapsed.TotalSeconds:0.00} s after SIGTERM:\n{gateway.Transcript}");
+            Assert.True(gateway.IsRunning, $"The gateway exited {stopping.Elapsed.TotalSeconds:0.00} s after SIGTERM:\n{gateway.Transcript}");
+
+            var code = await gateway.WaitForExitAsync(TestHost.Wait);
+            var elapsed = stopping.Elapsed;
+            output.WriteLine($"--workers {workers}: exited {elapsed.TotalSeconds:0.00} s after SIGTERM with --graceful-timeout {graceful}.");
+            Assert.True(elapsed <= TimeSpan.FromSeconds(graceful + 1), $"Exited {elapsed.TotalSeconds:0.00} s after SIGTERM:\n{gateway.Transcript}");
+            Assert.True(code == 0, $"Exit code {code}:\n{gateway.Transcript}");
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(release, "go");
+            File.Delete(mark);
+            File.Delete(release);
+        }
+    }
+
     private static async Task WaitForFileAsync(string path, GatewayProcess gateway)
     {
         var deadline = DateTime.UtcNow + TestHost.Wait;

@@ -1,5 +1,5 @@
 """WSGI apps for the gateway command's tests: a slow app that says when it has started, its process's id, a greeting,
-and, on demand, a slow import (so a replacement worker's time before it is ready can be seen)."""
+and, on demand, a slow import (so a replacement worker's time before it is ready can be seen) or a mark of each import."""
 import os
 import tempfile
 import time
@@ -10,6 +10,11 @@ _SLOW_IMPORT = os.path.join(tempfile.gettempdir(), "adapter-cli-apps-slow-import
 if os.path.exists(_SLOW_IMPORT):
     with open(_SLOW_IMPORT) as _file:
         time.sleep(float(_file.read().strip() or "2"))
+
+# A test that must see whether any worker imported this module names a file here; each import appends its pid.
+if os.environ.get("ADAPTER_CLI_IMPORT_MARK"):
+    with open(os.environ["ADAPTER_CLI_IMPORT_MARK"], "a") as _mark:
+        _mark.write("%d\n" % os.getpid())
 
 
 def _query(environ):
