@@ -38,7 +38,11 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public static GatewayProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
 
     /// <summary>Starts the gateway with <paramref name="environment"/> added to its environment variables.</summary>
-    public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        StartWithEnvironment(environment.ToDictionary(static e => e.Key, static e => (string?)e.Value), arguments);
+
+    /// <summary>Starts the gateway with <paramref name="environment"/> applied to its environment variables: a null value removes one.</summary>
+    public static GatewayProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -56,7 +60,14 @@ internal sealed class GatewayProcess : IAsyncDisposable
         start.Environment["PythonGateway__PythonExecutable"] = PythonHost.PythonExecutable;
         foreach (var (name, value) in environment)
         {
-            start.Environment[name] = value;
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
 
         var gateway = new GatewayProcess(Process.Start(start)!);
