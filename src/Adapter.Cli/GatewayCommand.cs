@@ -61,6 +61,12 @@ internal sealed class GatewayCommand
         CustomParser = static result => [.. result.Tokens.SelectMany(static t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
     };
 
+    private readonly Option<string?> _python = new("--python")
+    {
+        Description = "The Python interpreter, in both modes (worker processes run it; -w 0 loads its libpython). Default: $VIRTUAL_ENV/bin/python, else python3 from PATH.",
+        HelpName = "PATH",
+    };
+
     private readonly Option<string?> _accessLogFile = new("--access-logfile") { Description = "Write one access log line per request to this file; - for standard output.", HelpName = "FILE" };
     private readonly Option<string?> _logLevel = new("--log-level") { Description = "debug, info, warning, error or critical. Default: info.", HelpName = "LEVEL", CustomParser = ParseLogLevel };
     private readonly Option<string?> _certFile = new("--certfile") { Description = "PEM certificate: serve HTTPS (HTTP/1.1 and HTTP/2) on every bind.", HelpName = "FILE" };
@@ -88,7 +94,7 @@ internal sealed class GatewayCommand
     {
         _root.Arguments.Add(_apps);
         foreach (var option in (Option[])[_bind, _workers, _threads, _timeout, _gracefulTimeout, _limitRequestBody, _maxRequests, _maxRequestsJitter, _reload, _chdir,
-            _pythonPath, _accessLogFile, _logLevel, _certFile, _keyFile, _forwardedAllowIps, _config, _checkConfig, _health])
+            _pythonPath, _python, _accessLogFile, _logLevel, _certFile, _keyFile, _forwardedAllowIps, _config, _checkConfig, _health])
         {
             _root.Options.Add(option);
         }
@@ -139,6 +145,9 @@ internal sealed class GatewayCommand
         Reload = result.GetValue(_reload),
         Chdir = result.GetValue(_chdir),
         PythonPath = result.GetValue(_pythonPath) ?? [],
+
+        // A path is taken from where the command was started (before --chdir); a bare name is looked up on PATH.
+        Python = result.GetValue(_python) is { } python && python.Contains('/', StringComparison.Ordinal) ? Path.GetFullPath(python) : result.GetValue(_python),
         AccessLogFile = result.GetValue(_accessLogFile),
         LogLevel = result.GetValue(_logLevel),
         CertFile = result.GetValue(_certFile),

@@ -35,6 +35,11 @@ internal static class GatewayConfiguration
         Set(keys, "PythonGateway:Threads", settings.Threads);
         Set(keys, "PythonGateway:MaxRequests", settings.MaxRequests);
         Set(keys, "PythonGateway:MaxRequestsJitter", settings.MaxRequestsJitter);
+        if (settings.Python is { } python)
+        {
+            keys["PythonGateway:PythonExecutable"] = python;
+        }
+
         if (settings.Reload)
         {
             keys["PythonGateway:ReloadOnChange"] = "true";

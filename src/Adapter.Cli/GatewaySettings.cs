@@ -31,6 +31,9 @@ internal sealed class GatewaySettings
 
     public IReadOnlyList<string> PythonPath { get; init; } = [];
 
+    /// <summary>The interpreter (<c>--python</c>): a full path, or a name to look up on <c>PATH</c>.</summary>
+    public string? Python { get; init; }
+
     /// <summary><c>-</c> for standard output, else a file path.</summary>
     public string? AccessLogFile { get; init; }
 

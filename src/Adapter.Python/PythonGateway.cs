@@ -83,7 +83,7 @@ public sealed class PythonGateway : IDisposable
         if (resolved.Processes == 0)
         {
             PythonDispatch.Instance.Loggers = loggerFactory;
-            if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.Paths))
+            if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.PythonExecutable, resolved.Paths))
             {
                 PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
             }
@@ -201,7 +201,8 @@ public sealed class PythonGateway : IDisposable
             using var failure = result[1];
             if (!failure.IsNone())
             {
-                throw new InvalidOperationException($"Cannot load '{target}': {failure.As<string>()}");
+                throw new InvalidOperationException(
+                    $"Cannot load '{target}' in {PythonRuntime.Description} (another interpreter: {PythonInterpreter.Setting}): {failure.As<string>()}");
             }
 
             app = result[0];

@@ -17,8 +17,13 @@ public sealed class PythonGatewayOptions
     /// </summary>
     public IDictionary<string, string> Apps { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    /// <summary>Processes mode: the Python interpreter the workers run. Default: <c>python3</c> from <c>PATH</c>.</summary>
-    public string PythonExecutable { get; set; } = "python3";
+    /// <summary>
+    /// The Python interpreter, in both modes: the worker processes run it, and in-process mode loads its own libpython
+    /// (found through its <c>sysconfig</c>) unless <see cref="PythonLibrary"/> or <c>PYTHONNET_PYDLL</c> names one, so
+    /// the apps see its <c>sys.path</c> and <c>sys.executable</c> either way. Default: the active virtualenv's
+    /// (<c>$VIRTUAL_ENV/bin/python</c>), else <c>python3</c> from <c>PATH</c>.
+    /// </summary>
+    public string PythonExecutable { get; set; } = PythonInterpreter.DefaultExecutable();
 
     /// <summary>
     /// Processes mode: reload the workers when a <c>.py</c> file under <see cref="Paths"/> changes (gunicorn's
@@ -37,7 +42,7 @@ public sealed class PythonGatewayOptions
 
     /// <summary>
     /// In-process mode: the path of libpython (for example <c>/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0</c>).
-    /// When null, <c>PYTHONNET_PYDLL</c> is used, else the newest libpython3 in the usual system directories.
+    /// When null, <c>PYTHONNET_PYDLL</c> is used, else the libpython of <see cref="PythonExecutable"/>.
     /// </summary>
     public string? PythonLibrary { get; set; }
 

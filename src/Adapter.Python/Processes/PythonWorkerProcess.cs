@@ -128,7 +128,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or FileNotFoundException)
         {
             process.Dispose();
-            throw new PythonUnavailableException($"Cannot start the Python worker process '{executable}': {ex.Message}. Install python3, or set PythonGatewayOptions.PythonExecutable.", ex);
+            throw new PythonUnavailableException($"Cannot start the Python worker process '{executable}': {ex.Message}. Install python3, or choose an interpreter with {PythonInterpreter.Setting}.", ex);
         }
 
         var worker = new PythonWorkerProcess(process, generation, limit);

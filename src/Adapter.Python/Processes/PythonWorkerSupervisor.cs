@@ -375,18 +375,21 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             {
                 worker.WaitForExit(TimeSpan.FromSeconds(2));
                 return new StartFailed(worker.Generation, worker,
-                    $"Cannot load '{target}': the Python worker process {worker.Id} ended while importing it ({worker.ExitDescription ?? "no exit status"}; "
+                    $"Cannot load '{target}' in {Interpreter()}: the Python worker process {worker.Id} ended while importing it ({worker.ExitDescription ?? "no exit status"}; "
                     + $"the start timeout is {_options.StartTimeout.TotalSeconds:0.###} s). Its last output:\n{worker.Tail()}");
             }
 
             if (frame.Kind != (byte)'K')
             {
-                return new StartFailed(worker.Generation, worker, $"Cannot load '{target}': {PythonWorkerProcess.Text(frame.Payload)}");
+                return new StartFailed(worker.Generation, worker, $"Cannot load '{target}' in {Interpreter()}: {PythonWorkerProcess.Text(frame.Payload)}");
             }
         }
 
         return new Ready(worker);
     }
+
+    /// <summary>For a failure's message: which Python the workers run, and where to choose another.</summary>
+    private string Interpreter() => $"{PythonInterpreter.Describe(_options.PythonExecutable)} (another interpreter: {PythonInterpreter.Setting})";
 
     private void OnReady(PythonWorkerProcess worker)
     {

@@ -54,6 +54,37 @@ public sealed class GatewayInterpreterTests(BareVirtualenv venv) : IClassFixture
         Assert.Equal(await AskAsync(PythonHost.PythonExecutable, "import sys; print(sys.prefix)"), running[1]);
     }
 
+    [Fact]
+    public async Task In_process_mode_says_when_the_interpreter_has_no_shared_libpython()
+    {
+        // An interpreter as a static build answers sysconfig (Py_ENABLE_SHARED 0), faked by a script.
+        var folder = Directory.CreateTempSubdirectory("adapter-static-python-").FullName;
+        var python = Path.Combine(folder, "python3");
+        await File.WriteAllTextAsync(python, """
+            #!/bin/sh
+            echo '{"executable": "/opt/static/bin/python3.12", "version": "3.12.1", "shared": false, "libdir": "/opt/static/lib", "libpl": null, "multiarch": null, "names": ["libpython3.12.a"], "base_prefix": "/opt/static"}'
+            """);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        try
+        {
+            await using var gateway = GatewayProcess.Start("interp_apps:executable_app", "--python", python, "-w", "0", "-b", $"127.0.0.1:{GatewayProcess.FreePort()}");
+            var code = await gateway.WaitForExitAsync(TestHost.Wait);
+
+            Assert.True(code == 3, $"Exit code {code}:\n{gateway.Transcript}");
+            var line = gateway.Error.Last(l => l.Length > 0);
+            Assert.Contains("Python 3.12.1 (/opt/static/bin/python3.12) was built without a shared libpython", line, StringComparison.Ordinal);
+            Assert.Contains("--python", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static async Task<string> AskAsync(string python, string code)
     {
         using var process = Process.Start(new ProcessStartInfo(python, ["-c", code]) { RedirectStandardOutput = true, UseShellExecute = false })!;
