@@ -26,9 +26,9 @@ public sealed class GatewayGunicornConfigTests
             """);
         try
         {
-            await using var gateway = GatewayProcess.Start("-c", file, "/slow=cli_apps:slow_app");
+            await using var gateway = GatewayProcess.Start("-c", file);
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TestHost.Wait };
-            await gateway.WaitUntilAnsweringAsync(client, "/slow/");
+            await gateway.WaitUntilAnsweringAsync(client, "/?n=1");
 
             // threads = 4 in the one worker process (workers = 1): four requests are inside the app at once.
             var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => client.GetStringAsync("/?n=4")));
@@ -36,8 +36,8 @@ public sealed class GatewayGunicornConfigTests
             Assert.Single(answers.Select(static a => a.Split(' ')[1]).Distinct());
             Assert.Single(ProcessTable.ChildrenOf(gateway.Id));
 
-            // timeout = 1: an app silent for 3 s is answered 504.
-            using var slow = await client.GetAsync("/slow/?sleep=3");
+            // timeout = 1: an app silent for longer (waiting for 99 requests that never come) is answered 504.
+            using var slow = await client.GetAsync("/?n=99");
             Assert.Equal(HttpStatusCode.GatewayTimeout, slow.StatusCode);
 
             var warning = Assert.Single(gateway.Error, l => l.Contains("worker_connections", StringComparison.Ordinal));
