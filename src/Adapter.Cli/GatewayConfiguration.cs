@@ -49,6 +49,9 @@ internal static class GatewayConfiguration
         var keys = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         Set(keys, "PythonGateway:Processes", settings.Workers);
         Set(keys, "PythonGateway:Threads", settings.Threads);
+
+        // gunicorn's --threads: per worker process, or in-process the threads of the one interpreter.
+        Set(keys, "PythonGateway:ProcessThreads", settings.Threads);
         Set(keys, "PythonGateway:MaxRequests", settings.MaxRequests);
         Set(keys, "PythonGateway:MaxRequestsJitter", settings.MaxRequestsJitter);
         if (settings.Python is { } python)

@@ -57,10 +57,10 @@ public sealed class PythonGateway : IDisposable
         ArgumentNullException.ThrowIfNull(loggerFactory);
         _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
         var value = options.Value;
-        if (value.Threads < 1 || value.Processes < 0 || value.MaxRequests < 0 || value.MaxRequestsJitter < 0)
+        if (value.Threads < 1 || value.ProcessThreads < 1 || value.Processes < 0 || value.MaxRequests < 0 || value.MaxRequestsJitter < 0)
         {
             throw new OptionsValidationException(Options.DefaultName, typeof(PythonGatewayOptions),
-                [$"PythonGatewayOptions needs Threads >= 1 (not {value.Threads}), Processes >= 0 (not {value.Processes}), MaxRequests >= 0 and MaxRequestsJitter >= 0."]);
+                [$"PythonGatewayOptions needs Threads >= 1 (not {value.Threads}), ProcessThreads >= 1 (not {value.ProcessThreads}), Processes >= 0 (not {value.Processes}), MaxRequests >= 0 and MaxRequestsJitter >= 0."]);
         }
 
         var root = environment?.ContentRootPath;
@@ -73,6 +73,7 @@ public sealed class PythonGateway : IDisposable
             StartTimeout = value.StartTimeout,
             PythonLibrary = value.PythonLibrary,
             Threads = value.Threads,
+            ProcessThreads = value.ProcessThreads,
         };
         foreach (var path in value.Paths)
         {
@@ -91,8 +92,8 @@ public sealed class PythonGateway : IDisposable
 
         var poolOptions = new GatewayOptions
         {
-            // A worker process serves one request at a time: one thread each.
-            WorkerThreads = resolved.Processes == 0 ? resolved.Threads : resolved.Processes,
+            // A worker process serves ProcessThreads requests at once, one per channel: a pool thread for each.
+            WorkerThreads = resolved.Processes == 0 ? resolved.Threads : resolved.Processes * resolved.ProcessThreads,
             QueueLimit = shared.QueueLimit,
             RequestTimeout = shared.RequestTimeout,
             ResponseBufferSize = shared.ResponseBufferSize,

@@ -58,7 +58,15 @@ public sealed class PythonGatewayOptions
     /// request timeout come from <see cref="GatewayOptions"/>). Python runs one thread at a time under the GIL,
     /// and more threads waiting for it cost more than they bring (measured on the sample's Flask hello: 11.1k
     /// requests/s with 2 threads, 8.6k with 4, 7.5k with 16); raise it for apps that wait on I/O. Default: 2.
-    /// In processes mode each worker process has one thread of the pool.
+    /// In processes mode see <see cref="ProcessThreads"/>.
     /// </summary>
     public int Threads { get; set; } = 2;
+
+    /// <summary>
+    /// Processes mode: requests each worker process serves at once, gunicorn's gthread worker (<c>--threads</c>): the
+    /// worker has this many channels to the host, each served by a thread of its own, and its apps see
+    /// <c>wsgi.multithread</c> True when it is more than 1. The host's pool for the Python apps holds
+    /// <see cref="Processes"/> × this many threads. Default: 1.
+    /// </summary>
+    public int ProcessThreads { get; set; } = 1;
 }
