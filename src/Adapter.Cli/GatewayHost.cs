@@ -241,7 +241,8 @@ internal static class GatewayHost
         }
         catch (Exception ex) when (ex is InvalidDataException or FormatException or JsonException or IOException)
         {
-            throw new UsageException($"--config: cannot read '{path}': {ex.Message}");
+            throw new UsageException(
+                $"--config: cannot read '{path}' as JSON configuration ({ex.Message}); accepted: JSON (.json) in the host's configuration shape, or a gunicorn Python config file (gunicorn.conf.py)");
         }
     }
 

@@ -75,6 +75,52 @@ public sealed class GatewayFlagsTests
     }
 
     [PythonFact]
+    public async Task A_gunicorn_config_file_is_under_gunicorn_cmd_args_and_the_command_line()
+    {
+        var folder = Directory.CreateTempSubdirectory("adapter-gunicorn-layers-").FullName;
+        var file = Path.Combine(folder, "gunicorn.conf.py");
+        await File.WriteAllTextAsync(file, "bind = '127.0.0.1:9100'\nworkers = 1\nthreads = 3\ntimeout = 4\nwsgi_app = 'hello:app'\n");
+        try
+        {
+            var environment = new Dictionary<string, string?> { ["PythonGateway__PythonExecutable"] = PythonHost.PythonExecutable, ["GUNICORN_CMD_ARGS"] = "--timeout 6" };
+            var (settings, warning) = GatewayCommand.Parse(["-c", file, "-w", "2", "-b", "127.0.0.1:9200"], name => environment.GetValueOrDefault(name));
+
+            Assert.Equal(2, settings.Workers);
+            Assert.Equal(3, settings.Threads);
+            Assert.Equal(6, settings.Timeout);
+            Assert.Equal(9200, Assert.Single(settings.Binds).Port);
+            Assert.Equal("hello:app", Assert.Single(settings.Apps).Target);
+            Assert.Null(settings.ConfigFile);
+            Assert.Null(warning);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_config_file_that_is_neither_format_names_both_accepted_formats()
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("adapter-bad-config-").FullName, "settings.json");
+        await File.WriteAllTextAsync(file, "{ not json");
+        try
+        {
+            await using var gateway = GatewayProcess.Start("-c", file, "hello:app");
+            var code = await gateway.WaitForExitAsync(TestHost.Wait);
+
+            Assert.True(code == 2, $"Exit code {code}:\n{gateway.Transcript}");
+            var line = Assert.Single(gateway.Error, l => l.Length > 0);
+            Assert.Contains("JSON", line, StringComparison.Ordinal);
+            Assert.Contains("gunicorn Python config file", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        }
+    }
+
+    [PythonFact]
     public async Task Env_pid_and_error_logfile_do_what_gunicorn_does()
     {
         var port = GatewayProcess.FreePort();
