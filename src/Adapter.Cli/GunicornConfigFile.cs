@@ -146,6 +146,9 @@ internal static class GunicornConfigFile
     private static string Text(JsonElement value) => value.ValueKind switch
     {
         JsonValueKind.String => value.GetString()!,
+        // timeout = 30.0 is 30, as gunicorn's int() makes it.
+        JsonValueKind.Number when !value.TryGetInt64(out _) && value.GetDouble() is var number && number == Math.Floor(number) && Math.Abs(number) < long.MaxValue
+            => ((long)number).ToString(System.Globalization.CultureInfo.InvariantCulture),
         JsonValueKind.Number => value.GetRawText(),
         JsonValueKind.True => "true",
         JsonValueKind.False => "false",

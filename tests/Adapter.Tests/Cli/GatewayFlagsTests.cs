@@ -79,7 +79,7 @@ public sealed class GatewayFlagsTests
     {
         var folder = Directory.CreateTempSubdirectory("adapter-gunicorn-layers-").FullName;
         var file = Path.Combine(folder, "gunicorn.conf.py");
-        await File.WriteAllTextAsync(file, "bind = '127.0.0.1:9100'\nworkers = 1\nthreads = 3\ntimeout = 4\nwsgi_app = 'hello:app'\n");
+        await File.WriteAllTextAsync(file, "bind = '127.0.0.1:9100'\nworkers = 1\nthreads = 3.0\ntimeout = 4\nwsgi_app = 'hello:app'\n");
         try
         {
             var environment = new Dictionary<string, string?> { ["PythonGateway__PythonExecutable"] = PythonHost.PythonExecutable, ["GUNICORN_CMD_ARGS"] = "--timeout 6" };
