@@ -20,12 +20,28 @@ internal static class GatewayConfiguration
     /// gunicorn's log level (info), without a line per request from ASP.NET Core's own categories; and gunicorn's
     /// unlimited request body (Kestrel's own default is 30 MB): the body streams to the app, which decides.
     /// </summary>
-    public static Dictionary<string, string?> Defaults() => new()
+    /// <remarks>
+    /// <c>WEB_CONCURRENCY</c>, when set, is the number of worker processes, as gunicorn takes it: lower than any
+    /// configuration file or flag.
+    /// </remarks>
+    /// <exception cref="UsageException">WEB_CONCURRENCY is not a whole number.</exception>
+    public static Dictionary<string, string?> Defaults(Func<string, string?> environment)
     {
-        ["Logging:LogLevel:Default"] = "Information",
-        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
-        [MaxRequestBodySize] = "",
-    };
+        var defaults = new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Information",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+            [MaxRequestBodySize] = "",
+        };
+        if (environment("WEB_CONCURRENCY") is { Length: > 0 } concurrency)
+        {
+            defaults["PythonGateway:Processes"] = int.TryParse(concurrency, NumberStyles.None, CultureInfo.InvariantCulture, out var workers)
+                ? workers.ToString(CultureInfo.InvariantCulture)
+                : throw new UsageException($"WEB_CONCURRENCY: '{concurrency}' is not a whole number of worker processes");
+        }
+
+        return defaults;
+    }
 
     /// <summary>The flags' keys. <paramref name="configuration"/> (every source but the flags) supplies the paths already configured.</summary>
     public static Dictionary<string, string?> FromFlags(GatewaySettings settings, string currentDirectory, IConfiguration configuration)
@@ -33,8 +49,16 @@ internal static class GatewayConfiguration
         var keys = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         Set(keys, "PythonGateway:Processes", settings.Workers);
         Set(keys, "PythonGateway:Threads", settings.Threads);
+
+        // gunicorn's --threads: per worker process, or in-process the threads of the one interpreter.
+        Set(keys, "PythonGateway:ProcessThreads", settings.Threads);
         Set(keys, "PythonGateway:MaxRequests", settings.MaxRequests);
         Set(keys, "PythonGateway:MaxRequestsJitter", settings.MaxRequestsJitter);
+        if (settings.Python is { } python)
+        {
+            keys["PythonGateway:PythonExecutable"] = python;
+        }
+
         if (settings.Reload)
         {
             keys["PythonGateway:ReloadOnChange"] = "true";
@@ -46,6 +70,18 @@ internal static class GatewayConfiguration
             keys["Gateway:RequestTimeout"] = span.ToString("c", CultureInfo.InvariantCulture);
         }
 
+        if (settings.KeepAlive is { } keepAlive)
+        {
+            keys["Kestrel:Limits:KeepAliveTimeout"] = TimeSpan.FromSeconds(keepAlive).ToString("c", CultureInfo.InvariantCulture);
+        }
+
+        if (settings.LimitRequestLine is { } line)
+        {
+            // gunicorn's 0 is no limit.
+            keys["Kestrel:Limits:MaxRequestLineSize"] = (line == 0 ? int.MaxValue : line).ToString(CultureInfo.InvariantCulture);
+        }
+
+        Set(keys, "Kestrel:Limits:MaxRequestHeaderCount", settings.LimitRequestFields);
         if (settings.LimitRequestBody is { } limit)
         {
             keys[MaxRequestBodySize] = limit == 0 ? "" : limit.ToString(CultureInfo.InvariantCulture);

@@ -28,10 +28,13 @@ internal static class GatewayHost
         WebApplication? app = null;
         int code;
         string? failure = null;
+
+        // Taken from where the command was started, before --chdir.
+        var pidFile = settings.PidFile is { } pid ? Path.GetFullPath(pid) : null;
         try
         {
             (app, accessLog) = Build(settings);
-            (code, failure) = await ServeAsync(app, settings, output);
+            (code, failure) = await ServeAsync(app, settings, output, pidFile);
         }
         catch (UsageException ex)
         {
@@ -50,6 +53,10 @@ internal static class GatewayHost
             }
 
             accessLog?.Dispose();
+            if (pidFile is not null && File.Exists(pidFile) && File.ReadAllText(pidFile).Trim() == Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                File.Delete(pidFile);
+            }
         }
 
         if (failure is not null)
@@ -65,6 +72,7 @@ internal static class GatewayHost
         // Files named on the command line are taken from where the command was started, before --chdir.
         var configFile = settings.ConfigFile is { } c ? Path.GetFullPath(c) : null;
         var accessLogFile = settings.AccessLogFile is { } a and not "-" ? Path.GetFullPath(a) : settings.AccessLogFile;
+        var errorLogFile = settings.ErrorLogFile is { } e and not "-" ? Path.GetFullPath(e) : null;
         var certificate = settings.CertFile is { } cert ? GatewayListeners.LoadCertificate(Path.GetFullPath(cert), Path.GetFullPath(settings.KeyFile!)) : null;
         if (settings.Chdir is { } directory)
         {
@@ -78,9 +86,16 @@ internal static class GatewayHost
             }
         }
 
+        foreach (var pair in settings.Environment)
+        {
+            // gunicorn's raw_env: the Python workers inherit it, and in-process Python reads it when it starts.
+            var equals = pair.IndexOf('=', StringComparison.Ordinal);
+            Environment.SetEnvironmentVariable(pair[..equals], pair[(equals + 1)..]);
+        }
+
         var root = Directory.GetCurrentDirectory();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = root });
-        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = GatewayConfiguration.Defaults() });
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = GatewayConfiguration.Defaults(Environment.GetEnvironmentVariable) });
         if (configFile is not null)
         {
             AddConfigFile(builder.Configuration, configFile);
@@ -96,6 +111,11 @@ internal static class GatewayHost
 
         // gunicorn's error log is standard error; standard output is left to --access-logfile -.
         builder.Services.Configure<ConsoleLoggerOptions>(static o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        if (errorLogFile is not null)
+        {
+            RedirectLog(builder, errorLogFile);
+        }
+
         var binds = GatewayListeners.Binds(settings, builder.Configuration);
 
         // Before any worker process starts: an address in use is one line and exit 1; a stale unix socket file is removed.
@@ -133,7 +153,7 @@ internal static class GatewayHost
         }
     }
 
-    private static async Task<(int Code, string? Failure)> ServeAsync(WebApplication app, GatewaySettings settings, TextWriter output)
+    private static async Task<(int Code, string? Failure)> ServeAsync(WebApplication app, GatewaySettings settings, TextWriter output, string? pidFile)
     {
         if (settings.ForwardedAllowIps is not null)
         {
@@ -175,6 +195,18 @@ internal static class GatewayHost
         CliLog.Serving(logger, GatewayConfiguration.AppsOf(app.Configuration).Count, apps);
         var restoreUmask = BindCheck.SocketUmask(GatewayListeners.Binds(settings, app.Configuration), settings.Umask ?? 0);
         app.Lifetime.ApplicationStarted.Register(restoreUmask);
+        if (pidFile is not null)
+        {
+            try
+            {
+                await File.WriteAllTextAsync(pidFile, $"{Environment.ProcessId}\n");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return (ExitCodes.Usage, $"--pid: cannot write '{pidFile}': {ex.Message}");
+            }
+        }
+
         try
         {
             await app.RunAsync();
@@ -223,8 +255,30 @@ internal static class GatewayHost
         }
         catch (Exception ex) when (ex is InvalidDataException or FormatException or JsonException or IOException)
         {
-            throw new UsageException($"--config: cannot read '{path}': {ex.Message}");
+            throw new UsageException(
+                $"--config: cannot read '{path}' as JSON configuration ({ex.Message}); accepted: JSON (.json) in the host's configuration shape, or a gunicorn Python config file (gunicorn.conf.py)");
         }
+    }
+
+    /// <summary>
+    /// <c>--error-logfile FILE</c>: the log goes to the file instead of standard error, without colours. The file is opened
+    /// for appending and shared, as the access log's is; the last <c>gateway: </c> line still goes to standard error.
+    /// </summary>
+    private static void RedirectLog(WebApplicationBuilder builder, string path)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--error-logfile: cannot open '{path}': {ex.Message}");
+        }
+
+        // The console logger writes to Console.Error as it is when it writes; the command's own error writer was taken before.
+        Console.SetError(TextWriter.Synchronized(new StreamWriter(stream) { AutoFlush = true }));
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(static o => o.ColorBehavior = LoggerColorBehavior.Disabled);
     }
 
     /// <summary>

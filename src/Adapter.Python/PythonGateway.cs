@@ -58,10 +58,10 @@ public sealed class PythonGateway : IDisposable
         ArgumentNullException.ThrowIfNull(loggerFactory);
         _logger = loggerFactory.CreateLogger(PythonGatewayLog.CategoryName);
         var value = options.Value;
-        if (value.Threads < 1 || value.Processes < 0 || value.MaxRequests < 0 || value.MaxRequestsJitter < 0)
+        if (value.Threads < 1 || value.ProcessThreads < 1 || value.Processes < 0 || value.MaxRequests < 0 || value.MaxRequestsJitter < 0)
         {
             throw new OptionsValidationException(Options.DefaultName, typeof(PythonGatewayOptions),
-                [$"PythonGatewayOptions needs Threads >= 1 (not {value.Threads}), Processes >= 0 (not {value.Processes}), MaxRequests >= 0 and MaxRequestsJitter >= 0."]);
+                [$"PythonGatewayOptions needs Threads >= 1 (not {value.Threads}), ProcessThreads >= 1 (not {value.ProcessThreads}), Processes >= 0 (not {value.Processes}), MaxRequests >= 0 and MaxRequestsJitter >= 0."]);
         }
 
         var root = environment?.ContentRootPath;
@@ -74,6 +74,7 @@ public sealed class PythonGateway : IDisposable
             StartTimeout = value.StartTimeout,
             PythonLibrary = value.PythonLibrary,
             Threads = value.Threads,
+            ProcessThreads = value.ProcessThreads,
         };
         foreach (var path in value.Paths)
         {
@@ -84,7 +85,7 @@ public sealed class PythonGateway : IDisposable
         if (resolved.Processes == 0)
         {
             PythonDispatch.Instance.Loggers = loggerFactory;
-            if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.Paths))
+            if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.PythonExecutable, resolved.Paths))
             {
                 PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
             }
@@ -92,8 +93,8 @@ public sealed class PythonGateway : IDisposable
 
         var poolOptions = new GatewayOptions
         {
-            // A worker process serves one request at a time: one thread each.
-            WorkerThreads = resolved.Processes == 0 ? resolved.Threads : resolved.Processes,
+            // A worker process serves ProcessThreads requests at once, one per channel: a pool thread for each.
+            WorkerThreads = resolved.Processes == 0 ? resolved.Threads : resolved.Processes * resolved.ProcessThreads,
             QueueLimit = shared.QueueLimit,
             RequestTimeout = shared.RequestTimeout,
             ResponseBufferSize = shared.ResponseBufferSize,
@@ -116,7 +117,7 @@ public sealed class PythonGateway : IDisposable
             _metrics = new PythonWorkerMetrics(meterFactory);
             // One thread per worker process: a count changed by SIGTTIN/SIGTTOU changes the threads too.
             var pool = _pool;
-            _supervisor = new PythonWorkerSupervisor(resolved, shared.RequestTimeout, loggerFactory, _metrics, count => pool.WorkerLimit = count);
+            _supervisor = new PythonWorkerSupervisor(resolved, shared.RequestTimeout, loggerFactory, _metrics, count => pool.WorkerLimit = count * resolved.ProcessThreads);
 
             // After the server has finished its requests, not before.
             lifetime?.ApplicationStopped.Register(_supervisor.Dispose);
@@ -245,7 +246,8 @@ public sealed class PythonGateway : IDisposable
             using var failure = result[1];
             if (!failure.IsNone())
             {
-                throw new InvalidOperationException($"Cannot load '{target}': {failure.As<string>()}");
+                throw new InvalidOperationException(
+                    $"Cannot load '{target}' in {PythonRuntime.Description} (another interpreter: {PythonInterpreter.Setting}): {failure.As<string>()}");
             }
 
             app = result[0];

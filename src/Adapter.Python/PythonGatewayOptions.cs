@@ -17,8 +17,13 @@ public sealed class PythonGatewayOptions
     /// </summary>
     public IDictionary<string, string> Apps { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    /// <summary>Processes mode: the Python interpreter the workers run. Default: <c>python3</c> from <c>PATH</c>.</summary>
-    public string PythonExecutable { get; set; } = "python3";
+    /// <summary>
+    /// The Python interpreter, in both modes: the worker processes run it, and in-process mode loads its own libpython
+    /// (found through its <c>sysconfig</c>) unless <see cref="PythonLibrary"/> or <c>PYTHONNET_PYDLL</c> names one, so
+    /// the apps see its <c>sys.path</c> and <c>sys.executable</c> either way. Default: the active virtualenv's
+    /// (<c>$VIRTUAL_ENV/bin/python</c>), else <c>python3</c> from <c>PATH</c>.
+    /// </summary>
+    public string PythonExecutable { get; set; } = PythonInterpreter.DefaultExecutable();
 
     /// <summary>
     /// Processes mode: reload the workers when a <c>.py</c> file under <see cref="Paths"/> changes (gunicorn's
@@ -37,7 +42,7 @@ public sealed class PythonGatewayOptions
 
     /// <summary>
     /// In-process mode: the path of libpython (for example <c>/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0</c>).
-    /// When null, <c>PYTHONNET_PYDLL</c> is used, else the newest libpython3 in the usual system directories.
+    /// When null, <c>PYTHONNET_PYDLL</c> is used, else the libpython of <see cref="PythonExecutable"/>.
     /// </summary>
     public string? PythonLibrary { get; set; }
 
@@ -53,7 +58,15 @@ public sealed class PythonGatewayOptions
     /// request timeout come from <see cref="GatewayOptions"/>). Python runs one thread at a time under the GIL,
     /// and more threads waiting for it cost more than they bring (measured on the sample's Flask hello: 11.1k
     /// requests/s with 2 threads, 8.6k with 4, 7.5k with 16); raise it for apps that wait on I/O. Default: 2.
-    /// In processes mode each worker process has one thread of the pool.
+    /// In processes mode see <see cref="ProcessThreads"/>.
     /// </summary>
     public int Threads { get; set; } = 2;
+
+    /// <summary>
+    /// Processes mode: requests each worker process serves at once, gunicorn's gthread worker (<c>--threads</c>): the
+    /// worker has this many channels to the host, each served by a thread of its own, and its apps see
+    /// <c>wsgi.multithread</c> True when it is more than 1. The host's pool for the Python apps holds
+    /// <see cref="Processes"/> × this many threads. Default: 1.
+    /// </summary>
+    public int ProcessThreads { get; set; } = 1;
 }

@@ -1,19 +1,19 @@
 namespace Adapter;
 
-/// <summary>Finds libpython: the configured path, else <c>PYTHONNET_PYDLL</c>, else the usual system places.</summary>
+/// <summary>
+/// Finds libpython: the configured path, else <c>PYTHONNET_PYDLL</c>, else the one the chosen interpreter
+/// (<see cref="PythonGatewayOptions.PythonExecutable"/>) was built with, so both modes run one Python.
+/// </summary>
 internal static class PythonLibraryLocator
 {
-    private static readonly string[] Directories =
-    [
-        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib",
-    ];
-
-    public static string Find(string? configured)
+    /// <summary>The library to load, and the interpreter it belongs to when that is where it came from.</summary>
+    /// <exception cref="PythonUnavailableException">No such file, or the interpreter cannot run or has no shared libpython.</exception>
+    public static (string Library, PythonInterpreter? Interpreter) Find(string? configured, string executable)
     {
         if (!string.IsNullOrEmpty(configured))
         {
             return File.Exists(configured)
-                ? configured
+                ? (configured, null)
                 : throw new PythonUnavailableException($"PythonGatewayOptions.PythonLibrary is '{configured}', but no such file exists.");
         }
 
@@ -21,31 +21,11 @@ internal static class PythonLibraryLocator
         if (!string.IsNullOrEmpty(fromEnvironment))
         {
             return File.Exists(fromEnvironment)
-                ? fromEnvironment
+                ? (fromEnvironment, null)
                 : throw new PythonUnavailableException($"PYTHONNET_PYDLL is '{fromEnvironment}', but no such file exists.");
         }
 
-        // The newest CPython 3 shared library found; Debian's package libpython3.11 installs libpython3.11.so.1.0.
-        var found = Directories
-            .Where(Directory.Exists)
-            .SelectMany(static directory => Directory.EnumerateFiles(directory, "libpython3.*.so*"))
-            .Select(static path => (Path: path, Minor: Minor(Path.GetFileName(path))))
-            .Where(static candidate => candidate.Minor >= 0 && !candidate.Path.EndsWith(".a", StringComparison.Ordinal))
-            .OrderByDescending(static candidate => candidate.Minor)
-            .ThenByDescending(static candidate => candidate.Path.Length)
-            .Select(static candidate => candidate.Path)
-            .FirstOrDefault();
-        return found ?? throw new PythonUnavailableException(
-            "No libpython3 was found: set PythonGatewayOptions.PythonLibrary or PYTHONNET_PYDLL, or install it (Debian: apt-get install libpython3.11). Looked in "
-            + string.Join(", ", Directories) + ".");
-    }
-
-    /// <summary>The minor version of a name like <c>libpython3.11.so.1.0</c>, or -1.</summary>
-    private static int Minor(string fileName)
-    {
-        const string Prefix = "libpython3.";
-        var rest = fileName.AsSpan(Prefix.Length);
-        var end = rest.IndexOf('.');
-        return end > 0 && int.TryParse(rest[..end], out var minor) ? minor : -1;
+        var interpreter = PythonInterpreter.Of(executable);
+        return (interpreter.Library(), interpreter);
     }
 }

@@ -42,15 +42,21 @@ internal static class PythonRuntime
     /// </summary>
     public static CancellationToken Exiting => ExitingSource.Token;
 
+    /// <summary>For messages: the interpreter running in-process, <c>Python 3.11.2 (/usr/bin/python3)</c>.</summary>
+    public static string? Description { get; private set; }
+
     /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
     public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
 
     /// <summary>The bridge's <c>load(target)</c>: (app, None), or (None, what went wrong).</summary>
     public static PyObject LoadApp => s_load ?? throw new InvalidOperationException("CPython is not started.");
 
-    /// <summary>Starts CPython once per process; later calls only add <paramref name="paths"/> to <c>sys.path</c>.</summary>
+    /// <summary>
+    /// Starts CPython once per process, from <paramref name="library"/> if set, else the libpython of the interpreter
+    /// <paramref name="executable"/>; later calls only add <paramref name="paths"/> to <c>sys.path</c>.
+    /// </summary>
     /// <returns>True when this call started the interpreter.</returns>
-    public static bool EnsureStarted(string? library, IEnumerable<string> paths)
+    public static bool EnsureStarted(string? library, string executable, IEnumerable<string> paths)
     {
         bool started;
         lock (Gate)
@@ -58,7 +64,8 @@ internal static class PythonRuntime
             started = s_owner is null;
             if (started)
             {
-                Start(PythonLibraryLocator.Find(library));
+                var (found, interpreter) = PythonLibraryLocator.Find(library, executable);
+                Start(found, interpreter);
             }
         }
 
@@ -92,7 +99,7 @@ internal static class PythonRuntime
         }
     }
 
-    private static void Start(string library)
+    private static void Start(string library, PythonInterpreter? interpreter)
     {
         Exception? failure = null;
         using var ready = new ManualResetEventSlim();
@@ -103,11 +110,19 @@ internal static class PythonRuntime
             {
                 Runtime.PythonDLL = library;
                 PythonNative.Load(library);
+                if (interpreter is not null)
+                {
+                    // CPython finds its prefix, its site-packages (a virtualenv's pyvenv.cfg included) and sys.executable
+                    // from the program name: the interpreter's own, so the apps see what that python3 sees.
+                    PythonEngine.ProgramName = interpreter.Executable;
+                }
+
                 PythonEngine.Initialize();
                 LoadBridge();
                 using (var sys = Py.Import("sys"))
                 {
                     Version = sys.GetAttr("version").ToString();
+                    Description = interpreter?.Description ?? $"Python {Version?.Split(' ')[0]} ({sys.GetAttr("executable")}, from {library})";
                 }
 
                 mainState = PythonEngine.BeginAllowThreads();

@@ -13,7 +13,7 @@ namespace Adapter;
 /// response the adapter abandons (the client left) is stopped: the worker is told to close the app's iterable,
 /// and what it still sends is read and dropped, so the next request finds the channel in step.
 /// </remarks>
-internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, PythonWorkerProcess worker, PythonCall call, string target)
+internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, PythonWorkerChannel worker, PythonCall call, string target)
     : IEnumerable<byte[]>, IEnumerator<byte[]>
 {
     private const int MaxRead = 1024 * 1024;

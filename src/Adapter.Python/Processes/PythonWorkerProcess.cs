@@ -1,6 +1,5 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -8,34 +7,86 @@ using Microsoft.Extensions.Logging;
 namespace Adapter;
 
 /// <summary>
-/// One worker process of the Python gateway and the framed pipe to it (the protocol is described in
-/// <c>gateway_worker.py</c>). The request thread that holds the worker reads and writes frames; the
-/// supervisor only looks at <see cref="WaitingSince"/>, signals the process, and closes its input.
+/// One worker process of the Python gateway and its framed channels (<see cref="PythonWorkerChannel"/>: one, or one
+/// per thread with <c>--threads</c>). A request thread that holds a channel reads and writes frames; the supervisor
+/// only looks at the channels' <see cref="PythonWorkerChannel.WaitingSince"/>, signals the process, and closes its input.
 /// </summary>
 internal sealed partial class PythonWorkerProcess : IDisposable
 {
     private const int TailLines = 20;
     private const int SigTerm = 15;
-    private const int SmallFrame = 16 * 1024;
 
     private readonly Process _process;
-    private readonly Stream _toWorker;
-    private readonly Stream _fromWorker;
     private readonly Queue<string> _tail = new();
-    private readonly byte[] _header = new byte[5];
-    private long _waitingSince;
-    private bool _held;
+    private readonly List<PythonWorkerChannel> _channels = [];
+    private Socket? _listener;
+    private string? _listenerPath;
     private int _state;
+    private int _busy;
+    private int _served;
+    private bool _starting;
 
     private PythonWorkerProcess(Process process, int generation, int limit)
     {
         _process = process;
-        _toWorker = process.StandardInput.BaseStream;
-        // Buffered: a frame's header and a small payload (or several small frames) arrive in one read.
-        _fromWorker = new BufferedStream(process.StandardOutput.BaseStream, 65536);
+        _channels.Add(new PythonWorkerChannel(this, process.StandardInput.BaseStream, process.StandardOutput.BaseStream));
         Generation = generation;
         Limit = limit;
         Id = process.Id;
+    }
+
+    /// <summary>Its channels: the first (stdin and stdout) carries the loads; each serves one request at a time.</summary>
+    public IReadOnlyList<PythonWorkerChannel> Channels => _channels;
+
+    /// <summary>The first channel, which the start handshake uses.</summary>
+    public PythonWorkerChannel Main => _channels[0];
+
+    /// <summary>Requests in flight on its channels.</summary>
+    public int Busy => Volatile.Read(ref _busy);
+
+    /// <summary>
+    /// Takes a channel for a request: Idle or Busy becomes Busy, one more in flight; false once it is stopping.
+    /// </summary>
+    public bool TryTake(PythonWorkerChannel channel)
+    {
+        lock (_channels)
+        {
+            if (State is not (PythonWorkerState.Idle or PythonWorkerState.Busy))
+            {
+                return false;
+            }
+
+            _busy++;
+            State = PythonWorkerState.Busy;
+            channel.Held = true;
+            return true;
+        }
+    }
+
+    /// <summary>Marks it stopping; true when no request is in flight, so its channels may close now.</summary>
+    public bool BeginStopping()
+    {
+        lock (_channels)
+        {
+            State = PythonWorkerState.Stopping;
+            return _busy == 0;
+        }
+    }
+
+    /// <summary>Gives a channel back after a request; true when no request is left in flight.</summary>
+    public bool Give(PythonWorkerChannel channel)
+    {
+        lock (_channels)
+        {
+            channel.Held = false;
+            _busy--;
+            if (_busy == 0 && State == PythonWorkerState.Busy)
+            {
+                State = PythonWorkerState.Idle;
+            }
+
+            return _busy == 0;
+        }
     }
 
     /// <summary>The worker's process id.</summary>
@@ -47,8 +98,11 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// <summary>The requests it serves before it is replaced (its jitter included); 0 for no limit.</summary>
     public int Limit { get; }
 
-    /// <summary>Requests it has served (written by the thread holding it).</summary>
-    public int Served { get; set; }
+    /// <summary>Requests it has served, on all its channels.</summary>
+    public int Served => Volatile.Read(ref _served);
+
+    /// <summary>Counts a request served; the new count.</summary>
+    public int CountServed() => Interlocked.Increment(ref _served);
 
     /// <summary>Where the worker is in its life (see <see cref="PythonWorkerState"/>).</summary>
     public PythonWorkerState State
@@ -63,11 +117,30 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// <summary>When the supervisor began stopping it (a <see cref="Stopwatch"/> timestamp).</summary>
     public long StoppingSince { get; set; }
 
-    /// <summary>
-    /// A <see cref="Stopwatch"/> timestamp while the host waits for a frame from the worker, 0 otherwise: the
-    /// supervisor kills a worker silent for longer than the request timeout.
-    /// </summary>
-    public long WaitingSince => Volatile.Read(ref _waitingSince);
+    /// <summary>The oldest <see cref="PythonWorkerChannel.WaitingSince"/> of its channels, 0 when none waits.</summary>
+    public long WaitingSince
+    {
+        get
+        {
+            var oldest = 0L;
+            PythonWorkerChannel[] channels;
+            lock (_channels)
+            {
+                channels = [.. _channels];
+            }
+
+            foreach (var channel in channels)
+            {
+                var since = channel.WaitingSince;
+                if (since != 0 && (oldest == 0 || since < oldest))
+                {
+                    oldest = since;
+                }
+            }
+
+            return oldest;
+        }
+    }
 
     public bool HasExited => ExitDescription is not null || _process.HasExited;
 
@@ -104,7 +177,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// <summary>Starts <c>gateway_worker.py</c> with the paths on its <c>sys.path</c>; the caller loads apps into it.</summary>
     /// <exception cref="PythonUnavailableException">The Python executable could not be started.</exception>
     public static PythonWorkerProcess Start(
-        string executable, string script, IEnumerable<string> paths, int generation, int limit, ILoggerFactory loggers, Action<PythonWorkerProcess> exited)
+        string executable, string script, IEnumerable<string> paths, int generation, int limit, int threads, ILoggerFactory loggers, Action<PythonWorkerProcess> exited)
     {
         var start = new ProcessStartInfo(executable)
         {
@@ -113,6 +186,19 @@ internal sealed partial class PythonWorkerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        Socket? listener = null;
+        string? listenerPath = null;
+        if (threads > 1)
+        {
+            // The worker connects its other channels back to this socket (gateway_worker.py), only the host's user can.
+            listenerPath = Path.Combine(Path.GetDirectoryName(script)!, $"channels-{Guid.NewGuid():N}.sock");
+            listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(listenerPath));
+            listener.Listen(threads);
+            start.Environment["ADAPTER_GATEWAY_CHANNELS"] = listenerPath;
+            start.Environment["ADAPTER_GATEWAY_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         start.ArgumentList.Add("-u");
         start.ArgumentList.Add(script);
         foreach (var path in paths)
@@ -128,10 +214,11 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or FileNotFoundException)
         {
             process.Dispose();
-            throw new PythonUnavailableException($"Cannot start the Python worker process '{executable}': {ex.Message}. Install python3, or set PythonGatewayOptions.PythonExecutable.", ex);
+            CloseListener(listener, listenerPath);
+            throw new PythonUnavailableException($"Cannot start the Python worker process '{executable}': {ex.Message}. Install python3, or choose an interpreter with {PythonInterpreter.Setting}.", ex);
         }
 
-        var worker = new PythonWorkerProcess(process, generation, limit);
+        var worker = new PythonWorkerProcess(process, generation, limit) { _listener = listener, _listenerPath = listenerPath, Threads = threads };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is { } line)
@@ -148,97 +235,85 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         return worker;
     }
 
-    /// <summary>Sends one frame.</summary>
-    private void Send(byte kind, ReadOnlySpan<byte> payload)
-    {
-        // One write for a small frame, so the worker wakes once for it.
-        var frame = ArrayPool<byte>.Shared.Rent(5 + Math.Min(payload.Length, SmallFrame));
-        try
-        {
-            frame[0] = kind;
-            BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
-            if (payload.Length <= SmallFrame)
-            {
-                payload.CopyTo(frame.AsSpan(5));
-                _toWorker.Write(frame, 0, 5 + payload.Length);
-            }
-            else
-            {
-                _toWorker.Write(frame, 0, 5);
-                _toWorker.Write(payload);
-            }
+    /// <summary>Channels it serves at once (<c>--threads</c>).</summary>
+    public int Threads { get; private init; } = 1;
 
-            _toWorker.Flush();
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(frame);
-        }
+    /// <summary>True during the start handshake, which holds the first channel and may still be connecting the others.</summary>
+    public bool Starting
+    {
+        get => Volatile.Read(ref _starting);
+        set => Volatile.Write(ref _starting, value);
     }
 
-    /// <summary>Reads the next frame; null when the worker is gone (EOF or a broken pipe).</summary>
-    public (byte Kind, byte[] Payload)? Receive()
-    {
-        // wsgi.errors text does not count as the app making progress: the silence clock runs on across it.
-        if (Volatile.Read(ref _waitingSince) == 0)
-        {
-            Volatile.Write(ref _waitingSince, Stopwatch.GetTimestamp());
-        }
-
-        var keepClock = false;
-        try
-        {
-            _fromWorker.ReadExactly(_header);
-            var length = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1));
-            var payload = length == 0 ? [] : new byte[length];
-            _fromWorker.ReadExactly(payload);
-            keepClock = _header[0] == (byte)'E';
-            return (_header[0], payload);
-        }
-        catch (Exception ex) when (ex is EndOfStreamException or IOException or ObjectDisposedException)
-        {
-            return null;
-        }
-        finally
-        {
-            if (!keepClock)
-            {
-                Volatile.Write(ref _waitingSince, 0);
-            }
-        }
-    }
-
-    /// <summary>True while a request thread or the start handshake reads and writes the pipe: only then may it not be disposed.</summary>
+    /// <summary>True while a request or the start handshake holds one of its channels: only then may it not be disposed.</summary>
     public bool Held
     {
-        get => Volatile.Read(ref _held);
-        set => Volatile.Write(ref _held, value);
+        get
+        {
+            lock (_channels)
+            {
+                return Starting || _channels.Any(static c => c.Held);
+            }
+        }
     }
 
-    /// <summary>Sends a frame, false when the worker is gone.</summary>
-    public bool TrySend(byte kind, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Start handshake: accepts the other channels the worker connects back (one per further thread), waiting until
+    /// <paramref name="deadline"/>; false when they did not all come (the worker ended, or took too long).
+    /// </summary>
+    public bool ConnectChannels(CancellationToken deadline)
     {
-        try
+        if (_listener is null)
         {
-            Send(kind, payload);
             return true;
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+
+        try
+        {
+            for (var i = 1; i < Threads; i++)
+            {
+                var accept = _listener.AcceptAsync(deadline).AsTask();
+                while (!accept.Wait(TimeSpan.FromMilliseconds(100)))
+                {
+                    if (_process.HasExited || deadline.IsCancellationRequested)
+                    {
+                        return false;
+                    }
+                }
+
+                var socket = accept.Result;
+                var stream = new NetworkStream(socket, ownsSocket: true);
+                lock (_channels)
+                {
+                    _channels.Add(new PythonWorkerChannel(this, stream, stream, () => socket.Shutdown(SocketShutdown.Send)));
+                }
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is AggregateException or SocketException or OperationCanceledException)
         {
             return false;
         }
+        finally
+        {
+            CloseListener(_listener, _listenerPath);
+            _listener = null;
+        }
     }
 
-    /// <summary>Asks the worker to end: it exits when it reads the end of its input, after any request it is in.</summary>
+    /// <summary>Asks the worker to end: each of its channels' threads ends at the end of its input, after any request it is in.</summary>
     public void CloseInput()
     {
-        try
+        PythonWorkerChannel[] channels;
+        lock (_channels)
         {
-            _toWorker.Dispose();
+            channels = [.. _channels];
         }
-        catch (IOException)
+
+        foreach (var channel in channels)
         {
-            // Already gone.
+            channel.CloseInput();
         }
     }
 
@@ -289,9 +364,28 @@ internal sealed partial class PythonWorkerProcess : IDisposable
 
     public void Dispose()
     {
-        CloseInput();
-        _fromWorker.Dispose();
+        PythonWorkerChannel[] channels;
+        lock (_channels)
+        {
+            channels = [.. _channels];
+        }
+
+        foreach (var channel in channels)
+        {
+            channel.Dispose();
+        }
+
+        CloseListener(_listener, _listenerPath);
         _process.Dispose();
+    }
+
+    private static void CloseListener(Socket? listener, string? path)
+    {
+        listener?.Dispose();
+        if (path is not null)
+        {
+            File.Delete(path);
+        }
     }
 
     /// <summary>

@@ -37,7 +37,8 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private readonly DirectoryInfo _scripts;
     private readonly string[] _paths;
     private readonly Channel<object> _events = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Channel<PythonWorkerProcess> _idle = Channel.CreateUnbounded<PythonWorkerProcess>();
+    // Idle channels of ready workers: a worker with N threads has N entries, one per channel.
+    private readonly Channel<PythonWorkerChannel> _idle = Channel.CreateUnbounded<PythonWorkerChannel>();
     private readonly Timer _timer;
     private readonly Task _loop;
 
@@ -155,19 +156,19 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         };
     }
 
-    /// <summary>Takes a ready worker of the current generation, waiting for one up to the request timeout.</summary>
+    /// <summary>Takes a free channel of a ready worker of the current generation, waiting for one up to the request timeout.</summary>
     /// <exception cref="GatewayUpstreamException">None became free in time, or the gateway is stopping.</exception>
-    public PythonWorkerProcess Acquire()
+    public PythonWorkerChannel Acquire()
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(_acquireTimeout.TotalSeconds * Stopwatch.Frequency);
         while (true)
         {
-            if (_idle.Reader.TryRead(out var worker))
+            if (_idle.Reader.TryRead(out var channel))
             {
-                if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryChangeState(PythonWorkerState.Idle, PythonWorkerState.Busy))
+                var worker = channel.Worker;
+                if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryTake(channel))
                 {
-                    worker.Held = true;
-                    return worker;
+                    return channel;
                 }
 
                 Post(new Retired(worker, RestartReason.Reload));
@@ -190,18 +191,19 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         }
     }
 
-    /// <summary>Gives a worker back after a request: straight to the idle channel when nothing is to change.</summary>
-    /// <param name="worker">The worker.</param>
-    /// <param name="reusable">False when the channel to it is out of step (it died, or a response could not be ended).</param>
-    public void Release(PythonWorkerProcess worker, bool reusable)
+    /// <summary>Gives a channel back after a request: straight to the idle channel when nothing is to change.</summary>
+    /// <param name="channel">The worker's channel.</param>
+    /// <param name="reusable">False when the channel is out of step (the worker died, or a response could not be ended).</param>
+    public void Release(PythonWorkerChannel channel, bool reusable)
     {
-        worker.Served++;
-        worker.Held = false;
-        var spent = worker.Limit != 0 && worker.Served >= worker.Limit;
+        var worker = channel.Worker;
+        var served = worker.CountServed();
+        worker.Give(channel);
+        var spent = worker.Limit != 0 && served >= worker.Limit;
         if (reusable && !spent && !_stopping && worker.Generation == Volatile.Read(ref _generation)
-            && worker.TryChangeState(PythonWorkerState.Busy, PythonWorkerState.Idle))
+            && worker.State is PythonWorkerState.Idle or PythonWorkerState.Busy)
         {
-            if (_idle.Writer.TryWrite(worker))
+            if (_idle.Writer.TryWrite(channel))
             {
                 return;
             }
@@ -336,6 +338,11 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 {
                     StopWorker(retired.Worker, retired.Reason);
                 }
+                else if (retired.Worker.Busy == 0)
+                {
+                    // The last request of a stopping worker has ended: its channels may close now.
+                    retired.Worker.CloseInput();
+                }
 
                 break;
             case Tick:
@@ -399,7 +406,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         {
             WriteScripts();
             worker = PythonWorkerProcess.Start(
-                _options.PythonExecutable, Path.Combine(_scripts.FullName, "gateway_worker.py"), _paths, generation, limit, _loggers,
+                _options.PythonExecutable, Path.Combine(_scripts.FullName, "gateway_worker.py"), _paths, generation, limit, Math.Max(1, _options.ProcessThreads), _loggers,
                 w => Post(new Exited(w)));
         }
         catch (Exception ex) when (ex is PythonUnavailableException or IOException or UnauthorizedAccessException)
@@ -408,7 +415,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             return false;
         }
 
-        worker.Held = true;
+        worker.Starting = true;
         _workers.Add(worker);
         var targets = _targets.Select(static (target, index) => (target, index)).Where(static t => t.target is not null).ToArray();
         _ = Task.Run(() => Handshake(worker, targets!));
@@ -429,7 +436,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         }
 
         // Let go before the loop hears of it: from then on the loop may dispose the worker.
-        worker.Held = false;
+        worker.Starting = false;
         Post(outcome);
     }
 
@@ -437,29 +444,42 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private object Import(PythonWorkerProcess worker, (string Target, int Index)[] targets)
     {
         using var deadline = new Timer(static w => ((PythonWorkerProcess)w!).Kill(), worker, _options.StartTimeout, Timeout.InfiniteTimeSpan);
+        using (var connect = new CancellationTokenSource(_options.StartTimeout))
+        {
+            if (!worker.ConnectChannels(connect.Token))
+            {
+                worker.WaitForExit(TimeSpan.FromSeconds(2));
+                return new StartFailed(worker.Generation, worker,
+                    $"The Python worker process {worker.Id} ({Interpreter()}) did not connect its {worker.Threads} channels ({worker.ExitDescription ?? "still running"}). Its last output:\n{worker.Tail()}");
+            }
+        }
+
         foreach (var (target, index) in targets)
         {
             var name = Encoding.UTF8.GetBytes(target);
             var payload = new byte[4 + name.Length];
             BinaryPrimitives.WriteInt32BigEndian(payload, index);
             name.CopyTo(payload, 4);
-            var answer = worker.TrySend((byte)'L', payload) ? worker.Receive() : null;
+            var answer = worker.Main.TrySend((byte)'L', payload) ? worker.Main.Receive() : null;
             if (answer is not { } frame)
             {
                 worker.WaitForExit(TimeSpan.FromSeconds(2));
                 return new StartFailed(worker.Generation, worker,
-                    $"Cannot load '{target}': the Python worker process {worker.Id} ended while importing it ({worker.ExitDescription ?? "no exit status"}; "
+                    $"Cannot load '{target}' in {Interpreter()}: the Python worker process {worker.Id} ended while importing it ({worker.ExitDescription ?? "no exit status"}; "
                     + $"the start timeout is {_options.StartTimeout.TotalSeconds:0.###} s). Its last output:\n{worker.Tail()}");
             }
 
             if (frame.Kind != (byte)'K')
             {
-                return new StartFailed(worker.Generation, worker, $"Cannot load '{target}': {PythonWorkerProcess.Text(frame.Payload)}");
+                return new StartFailed(worker.Generation, worker, $"Cannot load '{target}' in {Interpreter()}: {PythonWorkerProcess.Text(frame.Payload)}");
             }
         }
 
         return new Ready(worker);
     }
+
+    /// <summary>For a failure's message: which Python the workers run, and where to choose another.</summary>
+    private string Interpreter() => $"{PythonInterpreter.Describe(_options.PythonExecutable)} (another interpreter: {PythonInterpreter.Setting})";
 
     private void OnReady(PythonWorkerProcess worker)
     {
@@ -500,7 +520,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         // comes back through Release, sees the old generation, and is stopped then.
         while (_idle.Reader.TryRead(out var old))
         {
-            StopWorker(old, RestartReason.Reload);
+            StopWorker(old.Worker, RestartReason.Reload);
         }
 
         foreach (var worker in generation.Ready)
@@ -526,9 +546,13 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private void MakeIdle(PythonWorkerProcess worker)
     {
         worker.State = PythonWorkerState.Idle;
-        if (!_idle.Writer.TryWrite(worker))
+        foreach (var channel in worker.Channels)
         {
-            StopWorker(worker, RestartReason.None);
+            if (!_idle.Writer.TryWrite(channel))
+            {
+                StopWorker(worker, RestartReason.None);
+                return;
+            }
         }
     }
 
@@ -631,9 +655,13 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             return;
         }
 
-        worker.State = PythonWorkerState.Stopping;
         worker.StoppingSince = Stopwatch.GetTimestamp();
-        worker.CloseInput();
+        if (worker.BeginStopping())
+        {
+            // Otherwise when its last request ends (Retired): closing a channel stops the response on it.
+            worker.CloseInput();
+        }
+
         if (reason != RestartReason.None)
         {
             _metrics.Restarted(reason);
@@ -679,10 +707,15 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         }
 
         var live = _workers.Count(w => w.Generation == _generation && w.State != PythonWorkerState.Stopping);
-        for (; live > _processes && _idle.Reader.TryRead(out var surplus); live--)
+        while (live > _processes && _idle.Reader.TryRead(out var surplus))
         {
-            // Taken out of the channel, so no request thread can acquire it now.
-            StopWorker(surplus, RestartReason.None);
+            // Taken out of the idle queue, so no request thread can acquire it now; a worker's other idle channels
+            // are passed over by acquirers once it is stopping.
+            if (surplus.Worker.State != PythonWorkerState.Stopping)
+            {
+                StopWorker(surplus.Worker, RestartReason.None);
+                live--;
+            }
         }
 
         if (Stopwatch.GetTimestamp() < _spawnAfter)

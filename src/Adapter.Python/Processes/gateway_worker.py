@@ -13,10 +13,16 @@ Worker to host: K loaded, X failure (text with traceback), H status and headers,
 I read (u32 most bytes), E wsgi.errors text, F send a file (u64 offset, path), C the iterable's close() raised
 after the body went out (text with traceback; the response still completes), Z response done.
 
-The worker ends at EOF on the channel, and at once when the host dies, even by SIGKILL (see _watch_host)."""
+With N threads (gunicorn's gthread: ADAPTER_GATEWAY_THREADS=N and ADAPTER_GATEWAY_CHANNELS=a Unix socket of the
+host), the worker connects N-1 more channels to that socket at start, each served by a thread of its own: N requests
+in flight, one per channel, and no channel is ever shared. Loads come on the first channel only.
+
+The worker ends at EOF on the channels (after their requests), and at once when the host dies, even by SIGKILL
+(see _watch_host)."""
 import os
 import select
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -27,6 +33,7 @@ _U32 = struct.Struct(">I")
 _U32_PAIR = struct.Struct(">II")
 _U64 = struct.Struct(">Q")
 _PROCESS_FLAGS = {"wsgi.multithread": False, "wsgi.multiprocess": True}
+_THREADED_FLAGS = {"wsgi.multithread": True, "wsgi.multiprocess": True}
 
 
 class ClientGone(OSError):
@@ -45,6 +52,7 @@ class Channel:
         self.stopped = False
         self.in_request = False
         self.body_sent = False
+        self.index = 0
 
     def send(self, kind, payload=b"", flush=True):
         """Writes a frame; ``flush=False`` keeps it buffered until the next flushed frame (status and headers
@@ -151,7 +159,7 @@ def _serve(channel, bridge, app, strings, others):
 
 def _respond(channel, bridge, app, strings, others):
     try:
-        response = bridge.run(app, strings, others, 0, _PROCESS_FLAGS)
+        response = bridge.run(app, strings, others, channel.index, _THREADED_FLAGS if len(_channels) > 1 else _PROCESS_FLAGS)
     except BaseException as error:
         channel.send(b"X", bridge._describe(error).encode("utf-8", "replace"))
         return
@@ -193,7 +201,22 @@ def _end():
     return b"\x01" if _state["terminate"] else b""
 
 
-_state = {"busy": False, "terminate": False}
+_state = {"busy": 0, "terminate": False}
+_state_lock = threading.Lock()
+_channels = []
+
+
+class Dispatch:
+    """The bridge's dispatch: a request's id is the index of its channel, so each call reaches that channel."""
+
+    def Write(self, request_id, head, data):
+        return _channels[request_id].Write(request_id, head, data)
+
+    def ReadInto(self, request_id, buffer):
+        return _channels[request_id].ReadInto(request_id, buffer)
+
+    def Error(self, request_id, text):
+        return _channels[request_id].Error(request_id, text)
 
 
 def _on_terminate(_signum, frame):
@@ -201,7 +224,7 @@ def _on_terminate(_signum, frame):
     # in progress finishes first (the host may still be answering it), an idle worker ends now. When the host
     # itself sends it, to a worker stuck past the timeout, the stack shows where; SIGKILL follows.
     _state["terminate"] = True
-    if not _state["busy"]:
+    if _state["busy"] == 0:
         os._exit(0)
     sys.stderr.write("SIGTERM during a request; this worker ends after it. The app is at:\n%s"
                      % "".join(traceback.format_stack(frame)))
@@ -258,10 +281,32 @@ def main():
     threading.Thread(target=_watch_host, args=(os.getppid(), os.dup(2)), daemon=True, name="host-watch").start()
 
     import adapter_bridge as bridge
-    channel = Channel(read_fd, write_fd)
-    bridge.attach(channel)
+    _channels.append(Channel(read_fd, write_fd))
+    _channels[0].index = 0
+    path = os.environ.pop("ADAPTER_GATEWAY_CHANNELS", None)
+    threads = int(os.environ.pop("ADAPTER_GATEWAY_THREADS", "1"))
+    if path:
+        for index in range(1, threads):
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.connect(path)
+            fd = connection.detach()
+            _channels.append(Channel(fd, os.dup(fd)))
+            _channels[index].index = index
+    bridge.attach(Dispatch())
     bridge.capture_output(_log_to_host)
     apps = {}
+    others = [threading.Thread(target=_loop, args=(channel, bridge, apps), daemon=True, name="channel-%d" % channel.index)
+              for channel in _channels[1:]]
+    for thread in others:
+        thread.start()
+    _loop(_channels[0], bridge, apps)
+    # EOF on the first channel: the host is done with this worker; the other channels end after their requests.
+    for thread in others:
+        thread.join()
+
+
+def _loop(channel, bridge, apps):
+    """Serves one channel until its EOF (or a SIGTERM once its request is done)."""
     while True:
         frame = channel.receive()
         if frame is None:
@@ -272,12 +317,17 @@ def main():
             start = _U32_PAIR.size
             strings = payload[start:start + length].decode("utf-8")
             others = payload[start + length:].decode("utf-8")
-            _state["busy"] = True
+            with _state_lock:
+                _state["busy"] += 1
             try:
                 _serve(channel, bridge, apps[index], strings, others)
             finally:
-                _state["busy"] = False
+                with _state_lock:
+                    _state["busy"] -= 1
+                    last = _state["busy"] == 0
             if _state["terminate"]:
+                if last and channel.index != 0:
+                    os._exit(0)
                 return
         elif kind == b"L":
             (index,) = _U32.unpack_from(payload)

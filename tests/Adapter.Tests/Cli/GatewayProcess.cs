@@ -45,6 +45,10 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     /// <summary>Starts the gateway with <paramref name="environment"/> added to its environment variables.</summary>
     public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        StartWithEnvironment(environment.ToDictionary(static e => e.Key, static e => (string?)e.Value), arguments);
+
+    /// <summary>Starts the gateway with <paramref name="environment"/> applied to its environment variables: a null value removes one.</summary>
+    public static GatewayProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] arguments) =>
         Start(environment, ignoreHangUp: false, arguments);
 
     /// <summary>
@@ -52,9 +56,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// sets it, then <c>exec</c>s the gateway, which keeps the shell's process id.
     /// </summary>
     public static GatewayProcess StartIgnoringHangUp(params string[] arguments) =>
-        Start(new Dictionary<string, string>(), ignoreHangUp: true, arguments);
+        Start(new Dictionary<string, string?>(), ignoreHangUp: true, arguments);
 
-    private static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, bool ignoreHangUp, string[] arguments)
+    private static GatewayProcess Start(IReadOnlyDictionary<string, string?> environment, bool ignoreHangUp, string[] arguments)
     {
         var start = new ProcessStartInfo(ignoreHangUp ? "/bin/sh" : "dotnet")
         {
@@ -73,7 +77,14 @@ internal sealed class GatewayProcess : IAsyncDisposable
         start.Environment["PythonGateway__PythonExecutable"] = PythonHost.PythonExecutable;
         foreach (var (name, value) in environment)
         {
-            start.Environment[name] = value;
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
 
         var gateway = new GatewayProcess(Process.Start(start)!);

@@ -40,7 +40,7 @@ internal static class PythonAvailability
         string library;
         try
         {
-            library = PythonLibraryLocator.Find(null);
+            library = PythonLibraryLocator.Find(null, PythonHost.PythonExecutable).Library;
         }
         catch (PythonUnavailableException ex)
         {
