@@ -90,6 +90,7 @@ internal static class PythonRuntime
             nint mainState;
             try
             {
+                PythonStdio.Capture(PythonDispatch.Instance.Log);
                 Runtime.PythonDLL = library;
                 PythonNative.Load(library);
                 PythonEngine.Initialize();
