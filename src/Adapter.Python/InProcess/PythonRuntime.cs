@@ -90,9 +90,11 @@ internal static class PythonRuntime
             nint mainState;
             try
             {
-                PythonStdio.Capture(PythonDispatch.Instance.Log);
                 Runtime.PythonDLL = library;
                 PythonNative.Load(library);
+
+                // Before CPython opens its sys.stdout and sys.stderr over fd 1 and 2.
+                PythonStdio.Capture(PythonDispatch.Instance.Log);
                 PythonEngine.Initialize();
                 LoadBridge();
                 using (var sys = Py.Import("sys"))

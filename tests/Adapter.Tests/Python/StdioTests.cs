@@ -28,6 +28,19 @@ public sealed class StdioTests
         Assert.Equal(LogLevel.Warning, raw.Level);
     }
 
+    [PythonFact]
+    public async Task Worker_crash_report_quotes_the_faulthandler_dump()
+    {
+        await using var host = await PythonHost.StartAsync("stdio_bytes_apps:segfault_app", PythonHost.Mode(1));
+
+        using var response = await host.Client.GetAsync("/");
+        Assert.Equal(System.Net.HttpStatusCode.BadGateway, response.StatusCode);
+
+        var crashed = await host.Logs.WaitForAsync(static e => e.Category == "Adapter.Python" && e.EventId.Id == 108);
+        Assert.Contains("Fatal Python error: Segmentation fault", crashed.Message, StringComparison.Ordinal);
+        Assert.Contains("in segfault_app", crashed.Message, StringComparison.Ordinal);
+    }
+
     [PythonTheory]
     [InlineData(0)]
     [InlineData(1)]

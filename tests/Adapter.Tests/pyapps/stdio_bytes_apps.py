@@ -21,3 +21,9 @@ def bytes_app(environ, start_response):
     return [("fileno %d %d, faulthandler %s" % (sys.stdout.fileno(), sys.stderr.fileno(), faulthandler.is_enabled())).encode()]
 
 
+
+
+def segfault_app(environ, start_response):
+    # Worker processes only: in-process this would end the host.
+    import ctypes
+    ctypes.string_at(0)
