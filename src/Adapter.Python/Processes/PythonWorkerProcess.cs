@@ -24,9 +24,9 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     private readonly Stream _toWorker;
     private readonly Stream _fromWorker;
     private readonly Queue<string> _tail = new();
+    private readonly byte[] _header = new byte[5];
     private Task _stderr = Task.CompletedTask;
     private Stream? _stdoutPipe;
-    private readonly byte[] _header = new byte[5];
     private long _waitingSince;
     private bool _held;
     private int _state;
@@ -164,15 +164,20 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         worker._stdoutPipe = stdout;
         _ = PythonOutputReader.Start(stdout, 20, "stdout", marked: false, (level, name, text) => worker.Output(loggers, level, name, text));
         worker._stderr = PythonOutputReader.Start(process.StandardError.BaseStream, 30, "stderr", marked: true, (level, name, text) => worker.Output(loggers, level, name, text));
-        process.Exited += (_, _) =>
-        {
-            worker.RecordExit();
-
-            // The crash report (event 108) quotes the last output, a fatal error's traceback included.
-            worker.WaitForOutput(OutputGrace);
-            exited(worker);
-        };
+        process.Exited += (_, _) => _ = worker.ReportExitAsync(exited);
         return worker;
+    }
+
+    /// <summary>
+    /// Records how the process ended and reports it once what it wrote to stderr before it ended has been read (at
+    /// most <see cref="OutputGrace"/> later): the crash report (event 108) quotes that last output, a fatal error's
+    /// traceback or faulthandler's dump included.
+    /// </summary>
+    private async Task ReportExitAsync(Action<PythonWorkerProcess> exited)
+    {
+        RecordExit();
+        await Task.WhenAny(_stderr, Task.Delay(OutputGrace)).ConfigureAwait(false);
+        exited(this);
     }
 
     /// <summary>Sends one frame.</summary>
