@@ -25,6 +25,8 @@ internal static class PythonStdio
         }
 
         s_captured = true;
+
+        // Opens them now, if nothing has yet: .NET opens each over a duplicate of fd 1 or 2 as it is at that moment.
         Console.Out.Flush();
         Console.Error.Flush();
         Redirect(1, 20, "stdout", entry);

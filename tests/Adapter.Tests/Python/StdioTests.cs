@@ -29,6 +29,22 @@ public sealed class StdioTests
     }
 
     [PythonFact]
+    public async Task Host_console_output_is_not_read_back_as_python_output_in_process()
+    {
+        await using var host = await PythonHost.StartAsync("stdio_bytes_apps:bytes_app", PythonHost.Mode(0));
+        var marker = Guid.NewGuid().ToString("N");
+
+        // After CPython took fd 1 and 2: .NET's console still writes where it wrote before.
+        Console.Out.WriteLine($"console out {marker}");
+        Console.Error.WriteLine($"console error {marker}");
+        Assert.Equal("fileno 1 2, faulthandler True", await host.Client.GetStringAsync($"/?{marker}"));
+
+        // The app's fd 2 write comes after the console's writes: once it is logged, a copy of those would be too.
+        await host.Logs.WaitForAsync(e => e.Category == "Python.stderr" && e.Message.Contains($"fd 2 from the app {marker}", StringComparison.Ordinal));
+        Assert.DoesNotContain(host.Logs.Entries, e => IsPython(e) && e.Message.Contains("console", StringComparison.Ordinal) && e.Message.Contains(marker, StringComparison.Ordinal));
+    }
+
+    [PythonFact]
     public async Task Worker_crash_report_quotes_the_faulthandler_dump()
     {
         await using var host = await PythonHost.StartAsync("stdio_bytes_apps:segfault_app", PythonHost.Mode(1));
