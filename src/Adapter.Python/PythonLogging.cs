@@ -3,9 +3,10 @@ using Microsoft.Extensions.Logging;
 namespace Adapter;
 
 /// <summary>
-/// Python's own log records, <c>print()</c> and stdout/stderr lines, in both modes: category <c>Python.&lt;logger
-/// name&gt;</c> (<c>Python.werkzeug</c>, <c>Python.myapp</c>; <c>Python.stdout</c> at Information and
-/// <c>Python.stderr</c> at Warning), at the record's level, event 120.
+/// Python's own log records and what is written to fd 1 and 2 (one entry per write burst, see
+/// <see cref="PythonOutputReader"/>), in both modes: category <c>Python.&lt;logger name&gt;</c> (<c>Python.werkzeug</c>,
+/// <c>Python.myapp</c>) at the record's level; <c>Python.stdout</c> at Information and <c>Python.stderr</c> at
+/// Warning; event 120.
 /// </summary>
 internal static partial class PythonLogging
 {

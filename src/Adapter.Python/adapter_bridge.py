@@ -5,7 +5,6 @@ start_response is checked here, in Python, so a refusal raises inside the app wi
 .NET; the accepted status and headers reach .NET with the first chunk or write. ``dispatch`` is the
 .NET side, shared by all requests: its methods take the request's id and run without the GIL."""
 import ast
-import io
 import logging
 import re
 import sys
@@ -79,45 +78,54 @@ class _HostHandler(logging.Handler):
             self.handleError(record)
 
 
-class _LineWriter(io.TextIOBase):
-    """sys.stdout or sys.stderr: each complete line is one entry in the host's log (gunicorn's --capture-output)."""
-
-    def __init__(self, emit, name, level):
-        super().__init__()
-        self._emit = emit
-        self._name = name
-        self._level = level
-        self._pending = ""
-
-    @property
-    def encoding(self):
-        return "utf-8"
-
-    def writable(self):
-        return True
-
-    def write(self, text):
-        if type(text) is not str:
-            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
-        self._pending += text
-        while "\n" in self._pending:
-            line, _, self._pending = self._pending.partition("\n")
-            self._emit(self._level, self._name, line)
-        return len(text)
-
-    def flush(self):
-        if self._pending:
-            line, self._pending = self._pending, ""
-            self._emit(self._level, self._name, line)
-
-
 def capture_output(emit):
-    """Routes Python's logging (a handler on the root logger) and print(), sys.stdout and sys.stderr to the
-    host: emit(level, logger name, text), with logging's level numbers."""
+    """Routes Python's logging to the host (a handler on the root logger): emit(level, logger name, text), with
+    logging's level numbers. sys.stdout and sys.stderr stay the process's own file objects, as under gunicorn
+    (``buffer``, ``fileno()``, ``isatty()`` and faulthandler work): the host reads fd 1 and fd 2 through pipes, so
+    print(), tracebacks and a C library's output reach its log too."""
     logging.getLogger().addHandler(_HostHandler(emit))
-    sys.stdout = _LineWriter(emit, "stdout", logging.INFO)
-    sys.stderr = _LineWriter(emit, "stderr", logging.WARNING)
     logging.basicConfig = _basic_config
+    logging.StreamHandler.emit = _console_emit
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            # Each line reaches the pipe when it ends (as under python -u), not once 8 KiB have gathered.
+            if not stream.write_through:
+                stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+_stream_emit = logging.StreamHandler.emit
+
+
+def _console_emit(self, record):
+    """StreamHandler.emit, except for a record that the host's handler also gets, going to the process's own
+    stdout or stderr (Django's "console" handler, basicConfig(stream=sys.stderr)): the host already logs it,
+    with its level and logger, so it is not written a second time into the captured output."""
+    if _to_console(self) and _host_gets(record):
+        return
+    _stream_emit(self, record)
+
+
+def _to_console(handler):
+    try:
+        return handler.stream.fileno() in (1, 2)
+    except Exception:  # a stream without a descriptor (StringIO) or a closed one: not the console
+        return False
+
+
+def _host_gets(record):
+    """True when logging hands the record to the host's handler: it is on a logger of the record's chain that the
+    record reaches (as Logger.callHandlers walks it) and its level lets the record through."""
+    logger = logging.root if record.name == logging.root.name else logging.Logger.manager.loggerDict.get(record.name)
+    while isinstance(logger, logging.Logger):
+        for handler in logger.handlers:
+            if isinstance(handler, _HostHandler) and record.levelno >= handler.level:
+                return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
 
 
 _original_basic_config = logging.basicConfig

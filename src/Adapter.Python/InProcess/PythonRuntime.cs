@@ -117,6 +117,8 @@ internal static class PythonRuntime
                     PythonEngine.ProgramName = interpreter.Executable;
                 }
 
+                // Before CPython opens its sys.stdout and sys.stderr over fd 1 and 2.
+                PythonStdio.Capture(PythonDispatch.Instance.Log);
                 PythonEngine.Initialize();
                 LoadBridge();
                 using (var sys = Py.Import("sys"))

@@ -15,12 +15,16 @@ internal sealed partial class PythonWorkerProcess : IDisposable
 {
     private const int TailLines = 20;
     private const int SigTerm = 15;
+    private const string StdoutVariable = "ADAPTER_WORKER_STDOUT_FD";
+    private static readonly TimeSpan OutputGrace = TimeSpan.FromSeconds(1);
 
     private readonly Process _process;
     private readonly Queue<string> _tail = new();
     private readonly List<PythonWorkerChannel> _channels = [];
     private Socket? _listener;
     private string? _listenerPath;
+    private Task _stderr = Task.CompletedTask;
+    private Stream? _stdoutPipe;
     private int _state;
     private int _busy;
     private int _served;
@@ -160,17 +164,30 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     /// </summary>
     public void WaitForExit(TimeSpan timeout)
     {
+        var started = Stopwatch.GetTimestamp();
         try
         {
-            // Timed only: the untimed wait also waits for the end of stderr, which a child the app started may hold open.
             if (_process.WaitForExit(timeout))
             {
                 RecordExit();
+                WaitForOutput(timeout - Stopwatch.GetElapsedTime(started));
             }
         }
         catch (InvalidOperationException)
         {
             // Disposed by the supervisor once it saw the exit.
+        }
+    }
+
+    /// <summary>
+    /// Waits, at most <paramref name="timeout"/>, until what the worker wrote to stderr before it ended is logged and
+    /// in <see cref="Tail"/>: bounded, since a child the app started may hold the pipe open after the worker is gone.
+    /// </summary>
+    private void WaitForOutput(TimeSpan timeout)
+    {
+        if (timeout > TimeSpan.Zero)
+        {
+            _ = _stderr.Wait(timeout);
         }
     }
 
@@ -206,33 +223,48 @@ internal sealed partial class PythonWorkerProcess : IDisposable
             start.ArgumentList.Add(Path.GetFullPath(path));
         }
 
+        // The worker's stdout pipe carries the framed channel, so the app's fd 1 is a pipe of its own, inherited
+        // under the number named here; its read end stays in the host, which logs what arrives (Python.stdout).
+        var (stdout, stdoutWrite) = PosixPipe.Create();
+        start.Environment[StdoutVariable] = stdoutWrite.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         try
         {
+            // Inheritable only across this start: a process another thread starts meanwhile may inherit it too, which
+            // only delays the end of this pipe until that process ends (nothing waits for it).
+            PosixPipe.Inheritable(stdoutWrite);
             process.Start();
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or FileNotFoundException)
         {
             process.Dispose();
+            stdout.Dispose();
             CloseListener(listener, listenerPath);
             throw new PythonUnavailableException($"Cannot start the Python worker process '{executable}': {ex.Message}. Install python3, or choose an interpreter with {PythonInterpreter.Setting}.", ex);
         }
+        finally
+        {
+            PosixPipe.Close(stdoutWrite);
+        }
 
         var worker = new PythonWorkerProcess(process, generation, limit) { _listener = listener, _listenerPath = listenerPath, Threads = threads };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is { } line)
-            {
-                worker.Output(loggers, line);
-            }
-        };
-        process.Exited += (_, _) =>
-        {
-            worker.RecordExit();
-            exited(worker);
-        };
-        process.BeginErrorReadLine();
+        worker._stdoutPipe = stdout;
+        _ = PythonOutputReader.Start(stdout, 20, "stdout", marked: false, (level, name, text) => worker.Output(loggers, level, name, text));
+        worker._stderr = PythonOutputReader.Start(process.StandardError.BaseStream, 30, "stderr", marked: true, (level, name, text) => worker.Output(loggers, level, name, text));
+        process.Exited += (_, _) => _ = worker.ReportExitAsync(exited);
         return worker;
+    }
+
+    /// <summary>
+    /// Records how the process ended and reports it once what it wrote to stderr before it ended has been read (at
+    /// most <see cref="OutputGrace"/> later): the crash report (event 108) quotes that last output, a fatal error's
+    /// traceback or faulthandler's dump included.
+    /// </summary>
+    private async Task ReportExitAsync(Action<PythonWorkerProcess> exited)
+    {
+        RecordExit();
+        await Task.WhenAny(_stderr, Task.Delay(OutputGrace)).ConfigureAwait(false);
+        exited(this);
     }
 
     /// <summary>Channels it serves at once (<c>--threads</c>).</summary>
@@ -376,6 +408,7 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         }
 
         CloseListener(_listener, _listenerPath);
+        _stdoutPipe?.Dispose();
         _process.Dispose();
     }
 
@@ -389,23 +422,16 @@ internal sealed partial class PythonWorkerProcess : IDisposable
     }
 
     /// <summary>
-    /// A line from the worker's stderr: an entry the bridge marked (<c>\x1e level \x1f name \x1f text</c>, its line
-    /// feeds as <c>\x1d</c>) goes to <c>Python.&lt;name&gt;</c> at its level; raw output to <c>Python.stderr</c>.
+    /// One entry of the worker's output: a logging record the bridge marked, or a burst of raw fd 1 or fd 2 output
+    /// (see <see cref="PythonOutputReader"/>); its last lines are kept for <see cref="Tail"/>.
     /// </summary>
-    private void Output(ILoggerFactory loggers, string line)
+    private void Output(ILoggerFactory loggers, int level, string name, string text)
     {
-        var level = 30;
-        var name = "stderr";
-        var text = line;
-        if (line.StartsWith('\x1e') && line.IndexOf('\x1f', StringComparison.Ordinal) is var first and > 0
-            && line.IndexOf('\x1f', first + 1) is var second and > 0
-            && int.TryParse(line.AsSpan(1, first - 1), System.Globalization.CultureInfo.InvariantCulture, out level))
+        foreach (var line in text.Split('\n'))
         {
-            name = line[(first + 1)..second];
-            text = line[(second + 1)..].Replace('\x1d', '\n');
+            Remember(line);
         }
 
-        Remember(text);
         PythonLogging.Write(loggers, level, name, text);
     }
 

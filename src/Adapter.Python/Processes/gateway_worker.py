@@ -2,8 +2,11 @@
 request at a time over a pipe to the host.
 
 Started by the host as ``python3 -u gateway_worker.py PATH...``; the PATHs go to the front of sys.path.
-The channel is the process's original stdin (from the host) and stdout (to the host); fd 0 becomes
-/dev/null and fd 1 a copy of stderr, so an app's print() reaches the host's log and never the channel.
+The channel is the process's original stdin (from the host) and stdout (to the host), moved to descriptors of
+their own; fd 0 becomes /dev/null and fd 1 the pipe the host passed for it (its number in ADAPTER_WORKER_STDOUT_FD),
+so fd 1 and fd 2 are both pipes the host reads into its log, as gunicorn's --capture-output does with its log file.
+sys.stdout and sys.stderr stay Python's own file objects over them (buffer, fileno(), faulthandler work) and never
+reach the channel.
 
 Every frame is one kind byte, a 4-byte big-endian payload length and the payload.
 Host to worker: L load (u32 index, target), R request (u32 app index, u32 length of the text entries,
@@ -235,8 +238,8 @@ _log_lock = threading.Lock()
 
 
 def _log_to_host(level, name, text):
-    # One line on stderr per entry, marked so the host can tell it from raw output (a C library's, say); its
-    # line breaks travel as \x1d, since the host splits stderr at CR and LF.
+    # One logging record on stderr, in one write, marked so the host can tell it from raw output (a C library's,
+    # say) and log it at its own level and name; its line breaks travel as \x1d, since a line feed ends it.
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\x1d")
     data = ("\x1e%d\x1f%s\x1f%s\n" % (level, name, text)).encode("utf-8", "backslashreplace")
     with _log_lock:
@@ -276,7 +279,10 @@ def main():
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    os.dup2(2, 1)
+    stdout = int(os.environ.pop("ADAPTER_WORKER_STDOUT_FD", "2"))
+    os.dup2(stdout, 1)
+    if stdout > 2:
+        os.close(stdout)
     sys.path[1:1] = sys.argv[1:]
     threading.Thread(target=_watch_host, args=(os.getppid(), os.dup(2)), daemon=True, name="host-watch").start()
 
