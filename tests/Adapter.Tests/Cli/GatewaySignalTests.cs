@@ -28,7 +28,16 @@ public sealed class GatewaySignalTests
             await WaitForLineAsync(gateway, "SIGUSR1: reopened 1 log file(s).");
             await client.GetStringAsync("/second");
             Assert.Contains("\"GET /first HTTP/1.1\" 200", await File.ReadAllTextAsync(log + ".1"), StringComparison.Ordinal);
-            var fresh = await File.ReadAllTextAsync(log);
+
+            // The access line is written as the request ends, which may be a moment after the client has its response.
+            var fresh = "";
+            var deadline = DateTime.UtcNow + TestHost.Wait;
+            while (!(fresh = File.Exists(log) ? await File.ReadAllTextAsync(log) : "").Contains("\"GET /second HTTP/1.1\" 200", StringComparison.Ordinal)
+                && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
             Assert.Contains("\"GET /second HTTP/1.1\" 200", fresh, StringComparison.Ordinal);
             Assert.DoesNotContain("/first", fresh, StringComparison.Ordinal);
 
