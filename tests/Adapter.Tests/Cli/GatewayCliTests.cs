@@ -75,12 +75,13 @@ public sealed class GatewayCliTests
     {
         var port = GatewayProcess.FreePort();
         var mark = Path.Combine(Path.GetTempPath(), $"adapter-cli-mark-{Guid.NewGuid():N}");
+        var release = mark + ".release";
         await using var gateway = GatewayProcess.Start("cli_apps:slow_app", "--workers", "1", "-b", $"127.0.0.1:{port}", "--graceful-timeout", "10");
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TestHost.Wait };
         await gateway.WaitUntilAnsweringAsync(client, "/");
         try
         {
-            var request = client.GetAsync($"/?sleep=1&mark={Uri.EscapeDataString(mark)}");
+            var request = client.GetAsync($"/?mark={Uri.EscapeDataString(mark)}&release={Uri.EscapeDataString(release)}");
             var deadline = DateTime.UtcNow + TestHost.Wait;
             while (!File.Exists(mark))
             {
@@ -88,7 +89,12 @@ public sealed class GatewayCliTests
                 await Task.Delay(20);
             }
 
+            // Stopping: the request is still in the app, held there by the test, and the gateway waits for it.
             gateway.Signal(GatewayProcess.SigTerm);
+            Assert.False(request.Wait(TimeSpan.FromSeconds(1)), $"The request ended before the app let it go:\n{gateway.Transcript}");
+            Assert.True(gateway.IsRunning, $"The gateway exited with a request in flight:\n{gateway.Transcript}");
+
+            await File.WriteAllTextAsync(release, "");
             using var response = await request.WaitAsync(TestHost.Wait);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal("slept", await response.Content.ReadAsStringAsync());
@@ -98,6 +104,7 @@ public sealed class GatewayCliTests
         finally
         {
             File.Delete(mark);
+            File.Delete(release);
         }
     }
 
