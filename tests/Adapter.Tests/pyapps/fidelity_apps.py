@@ -45,6 +45,13 @@ def logging_app(environ, start_response):
 
 
 def key_error_app(environ, start_response):
+    """/sentinel writes a line to stderr and answers; anything else fails with a KeyError."""
+    if environ["PATH_INFO"] == "/sentinel":
+        import sys
+        sys.stderr.write("fidelity sentinel\n")
+        sys.stderr.flush()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
     raise KeyError("fidelity_missing_key")
 
 
