@@ -63,7 +63,7 @@ public sealed class SupervisorTests : IDisposable
     {
         File.WriteAllText(Marker("hang"), "");
         var started = DateTime.UtcNow;
-        var failure = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(static o => o.StartTimeout = TimeSpan.FromSeconds(2)));
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(static o => o.StartTimeout = TimeSpan.FromSeconds(2)).WaitAsync(TestHost.Wait));
         var took = DateTime.UtcNow - started;
 
         Assert.Contains(_module, failure.ToString(), StringComparison.Ordinal);
