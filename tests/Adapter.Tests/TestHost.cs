@@ -49,8 +49,19 @@ internal sealed class TestHost : IAsyncDisposable
         services?.Invoke(web.Services);
         builder?.Invoke(web);
         var app = web.Build();
-        pipeline(app);
-        await app.StartAsync().WaitAsync(Wait);
+        try
+        {
+            pipeline(app);
+            await app.StartAsync().WaitAsync(Wait);
+        }
+        catch
+        {
+            // A host that fails to start (an app that does not load) is still disposed: its Python workers and
+            // their script folder go with it.
+            await app.DisposeAsync();
+            throw;
+        }
+
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new TestHost(app, logs, new Uri(address));
     }
