@@ -58,33 +58,14 @@ public sealed class ConfigOnlyHostTests
             await File.WriteAllTextAsync(slowImport, "2");
             Assert.Equal(0, Kill(worker, GatewayProcess.SigKill));
 
-            await WaitForHealthAsync(host, HttpStatusCode.ServiceUnavailable, "Unhealthy");
+            await Python.HealthProbe.WaitForAsync(host, HttpStatusCode.ServiceUnavailable, "Unhealthy");
             File.Delete(slowImport);
-            await WaitForHealthAsync(host, HttpStatusCode.OK, "Healthy");
+            await Python.HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
             Assert.NotEqual(worker, int.Parse(await host.Client.GetStringAsync("/"), CultureInfo.InvariantCulture));
         }
         finally
         {
             File.Delete(slowImport);
-        }
-    }
-
-    private static async Task WaitForHealthAsync(TestHost host, HttpStatusCode status, string body)
-    {
-        var deadline = DateTime.UtcNow + TestHost.Wait;
-        var seen = new List<string>();
-        while (true)
-        {
-            using var response = await host.Client.GetAsync("/healthz");
-            var text = await response.Content.ReadAsStringAsync();
-            if (response.StatusCode == status && text == body)
-            {
-                return;
-            }
-
-            seen.Add($"{(int)response.StatusCode} {text}");
-            Assert.True(DateTime.UtcNow < deadline, $"/healthz never answered {(int)status} {body}; it said: {string.Join(", ", seen.Distinct())}");
-            await Task.Delay(25);
         }
     }
 
