@@ -51,6 +51,30 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
         }
     }
 
+    /// <summary><see cref="ReadInput"/> without a thread, for a worker process's read on the request's own flow.</summary>
+    public async ValueTask<int> ReadInputAsync(Memory<byte> buffer)
+    {
+        if (InputFailure is not null)
+        {
+            return -1;
+        }
+
+        if (input is null)
+        {
+            return 0;
+        }
+
+        try
+        {
+            return await input.ReadAsync(buffer).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            InputFailure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            return -1;
+        }
+    }
+
     public static PythonCall Register(StartResponse startResponse, Stream? input, TextWriter? errors)
     {
         var call = new PythonCall(startResponse, input, errors);

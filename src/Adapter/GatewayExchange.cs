@@ -34,6 +34,9 @@ internal sealed class GatewayExchange
     private string? _pathInfo;
     private GatewayInputStream? _input;
     private GatewayErrorsWriter? _errors;
+    private Activity? _activity;
+    private bool _running;
+    private bool _dropped;
 
     public GatewayExchange(GatewayHandler handler, HttpContext context, int mountSegments)
     {
@@ -251,6 +254,84 @@ internal sealed class GatewayExchange
         }
 
         Finish();
+    }
+
+    /// <summary>
+    /// Runs an app that works outside the host (<see cref="IGatewayAsyncApp"/>) on the request's own flow: no worker
+    /// thread is taken, and the pool's watchdog is not involved (the app reports its own timeout).
+    /// </summary>
+    public async Task ExecuteAsync(IGatewayAsyncApp app)
+    {
+        MarkQueued();
+        Metrics.Queued();
+        using var activity = GatewayDiagnostics.Source.StartActivity(GatewayDiagnostics.AppActivityName);
+        _activity = activity;
+        try
+        {
+            await app.RunAsync(this).ConfigureAwait(false);
+            if (!_dropped)
+            {
+                Response.Complete();
+            }
+        }
+        catch (RequestTimedOutException)
+        {
+            if (Interlocked.CompareExchange(ref _state, TimedOut, 0) == 0)
+            {
+                GatewayLog.RequestTimedOut(Logger, Options.RequestTimeout, Method, LogPath);
+                MarkAnswered(GatewayResult.TimedOut);
+            }
+        }
+        catch (GatewayRejectedException)
+        {
+            WasRejected = true;
+            MarkAnswered(GatewayResult.Rejected);
+        }
+        catch (Exception ex)
+        {
+            HandleFailure(ex);
+        }
+        finally
+        {
+            if (_running)
+            {
+                Metrics.Stopped();
+            }
+            else
+            {
+                Metrics.Dequeued(QueuedAt);
+            }
+
+            _activity = null;
+        }
+
+        if (_result != GatewayResult.Completed || HasTimedOut)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, HasTimedOut ? nameof(GatewayResult.TimedOut) : _result.ToString());
+        }
+
+        Finish();
+    }
+
+    /// <summary>
+    /// Called by an <see cref="IGatewayAsyncApp"/> once a worker took the request: it leaves the queue's count and
+    /// counts as running; false when the client left meanwhile (the app is then not called).
+    /// </summary>
+    public bool MarkRunning()
+    {
+        Metrics.Dequeued(QueuedAt);
+        _running = true;
+        Metrics.Started();
+        _activity?.SetTag(GatewayDiagnostics.TimeInQueueTag, Stopwatch.GetElapsedTime(QueuedAt).TotalSeconds);
+        if (Context.RequestAborted.IsCancellationRequested)
+        {
+            GatewayLog.DroppedWhileQueued(Logger, Method, LogPath);
+            _result = GatewayResult.Canceled;
+            _dropped = true;
+            return false;
+        }
+
+        return true;
     }
 
     private void RunApp()

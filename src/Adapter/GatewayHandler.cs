@@ -14,10 +14,14 @@ internal sealed class GatewayHandler
 {
     private readonly GatewayWorkerPool _pool;
 
+    // Set for an app that runs outside the host (a Python worker process): its requests take no worker thread.
+    private readonly IGatewayAsyncApp? _outside;
+
     public GatewayHandler(GatewayApp app, GatewayWorkerPool pool)
     {
         App = app;
         _pool = pool;
+        _outside = app.Target as IGatewayAsyncApp;
     }
 
     public GatewayApp App { get; }
@@ -47,7 +51,7 @@ internal sealed class GatewayHandler
             context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
         }
 
-        if (_pool.IsFull)
+        if (IsFull)
         {
             // Refused at once, before any body is read.
             return Refuse(exchange);
@@ -197,7 +201,26 @@ internal sealed class GatewayHandler
         AnswerBodyFailure(exchange, refusal);
     }
 
-    private Task Run(GatewayExchange exchange) => _pool.TryEnqueue(exchange) ? WaitAsync(exchange) : Refuse(exchange);
+    /// <summary>True when a request arriving now is refused: the pool has stopped, or its queue (or the outside app's) is full.</summary>
+    private bool IsFull => _outside is { } outside ? _pool.HasStopped || outside.IsFull : _pool.IsFull;
+
+    private Task Run(GatewayExchange exchange) =>
+        _outside is { } outside ? RunOutsideAsync(exchange, outside)
+        : _pool.TryEnqueue(exchange) ? WaitAsync(exchange)
+        : Refuse(exchange);
+
+    /// <summary>An app that runs outside the host, on the request's own flow; answered as a pool's request is.</summary>
+    private async Task RunOutsideAsync(GatewayExchange exchange, IGatewayAsyncApp app)
+    {
+        if (IsFull)
+        {
+            await Refuse(exchange).ConfigureAwait(false);
+            return;
+        }
+
+        await exchange.ExecuteAsync(app).ConfigureAwait(false);
+        await WaitAsync(exchange).ConfigureAwait(false);
+    }
 
     private Task Refuse(GatewayExchange exchange)
     {

@@ -4,14 +4,32 @@ using System.Text;
 namespace Adapter;
 
 /// <summary>
-/// A Python WSGI app loaded into the worker processes, as a <see cref="GatewayApp"/>: each request takes a
-/// free worker, sends it the environ, and reads the response back from it on the gateway worker thread.
+/// A Python WSGI app loaded into the worker processes, as a <see cref="GatewayApp"/>. Mounted by the adapter, each
+/// request runs on its own flow (<see cref="RunAsync"/>): it waits for a free worker, sends it the environ, and
+/// relays the response, holding no thread meanwhile. Called as a plain delegate (wrapped in another app, say), it
+/// runs on the gateway worker thread that called it, blocking there.
 /// </summary>
-internal sealed class PythonProcessApp(PythonWorkerSupervisor supervisor, int index, string target, GatewayWorkerPool pool) : IGatewayWorkerPoolOwner
+internal sealed class PythonProcessApp(PythonWorkerSupervisor supervisor, int index, string target, GatewayWorkerPool pool) : IGatewayWorkerPoolOwner, IGatewayAsyncApp
 {
     public GatewayWorkerPool Pool => pool;
 
-    public IEnumerable<byte[]> Invoke(IDictionary<string, object?> environ, StartResponse startResponse)
+    public bool IsFull => supervisor.IsFull(pool.Options.QueueLimit);
+
+    public async Task RunAsync(GatewayExchange exchange)
+    {
+        var payload = Encode(exchange.Environ);
+        var channel = await supervisor.AcquireAsync().ConfigureAwait(false);
+        if (!exchange.MarkRunning())
+        {
+            supervisor.Release(channel, reusable: true);
+            return;
+        }
+
+        await new PythonProcessRequest(supervisor, channel, exchange, target).RunAsync(payload).ConfigureAwait(false);
+    }
+
+    /// <summary>The R frame's payload: the app's index, then the environ's text entries and its other entries (<see cref="PythonEnviron.Encode"/>).</summary>
+    private byte[] Encode(IDictionary<string, object?> environ)
     {
         var (strings, others) = PythonEnviron.Encode(environ);
         var stringBytes = Encoding.UTF8.GetByteCount(strings);
@@ -20,6 +38,12 @@ internal sealed class PythonProcessApp(PythonWorkerSupervisor supervisor, int in
         BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(4), stringBytes);
         Encoding.UTF8.GetBytes(strings, payload.AsSpan(8));
         Encoding.UTF8.GetBytes(others, payload.AsSpan(8 + stringBytes));
+        return payload;
+    }
+
+    public IEnumerable<byte[]> Invoke(IDictionary<string, object?> environ, StartResponse startResponse)
+    {
+        var payload = Encode(environ);
 
         var call = new PythonCall(
             startResponse,

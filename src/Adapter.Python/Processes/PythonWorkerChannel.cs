@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.IO.Pipelines;
 
 namespace Adapter;
 
@@ -9,14 +10,21 @@ namespace Adapter;
 /// of the sockets a threaded worker connects back (<c>--threads</c>). A request holds one channel; a worker process
 /// with N channels serves N requests at once, one thread each, and no channel is ever shared.
 /// </summary>
+/// <remarks>
+/// Frames from the worker are read through a <see cref="PipeReader"/>: asynchronously by a request on its own flow
+/// (<see cref="PythonProcessRequest"/>), or blocking by the start handshake and a request run on a worker thread.
+/// </remarks>
 internal sealed class PythonWorkerChannel : IDisposable
 {
     private const int SmallFrame = 16 * 1024;
 
+    /// <summary>A frame's header: its kind byte and its payload's length.</summary>
+    public const int HeaderSize = 5;
+
     private readonly Stream _toWorker;
     private readonly Stream _fromWorker;
+    private readonly PipeReader _reader;
     private readonly Action? _closeInput;
-    private readonly byte[] _header = new byte[5];
     private long _waitingSince;
     private bool _held;
 
@@ -25,9 +33,78 @@ internal sealed class PythonWorkerChannel : IDisposable
         Worker = worker;
         _toWorker = toWorker;
 
-        // Buffered: a frame's header and a small payload (or several small frames) arrive in one read.
-        _fromWorker = new BufferedStream(fromWorker, 65536);
+        _fromWorker = fromWorker;
+
+        // A frame's header and a small payload (or several small frames) arrive in one read.
+        _reader = PipeReader.Create(fromWorker, new StreamPipeReaderOptions(bufferSize: 65536, minimumReadSize: 16384, leaveOpen: true));
         _closeInput = closeInput;
+    }
+
+    /// <summary>The frames from the worker, for the request that holds the channel.</summary>
+    public PipeReader Reader => _reader;
+
+    /// <summary>Starts the silence clock, if it is not running: the host now waits for the worker.</summary>
+    public void StartWaiting()
+    {
+        if (Volatile.Read(ref _waitingSince) == 0)
+        {
+            Volatile.Write(ref _waitingSince, Stopwatch.GetTimestamp());
+        }
+    }
+
+    /// <summary>Stops the silence clock: the worker made progress (wsgi.errors text does not count).</summary>
+    public void StopWaiting() => Volatile.Write(ref _waitingSince, 0);
+
+    /// <summary>Ends a pending read of <see cref="Reader"/> early (its result says canceled): the supervisor is killing the worker.</summary>
+    public void CancelPendingRead() => _reader.CancelPendingRead();
+
+    /// <summary>Reads a frame's header at the start of <paramref name="buffer"/>; false when fewer than <see cref="HeaderSize"/> bytes are there.</summary>
+    public static bool TryReadHeader(in ReadOnlySequence<byte> buffer, out byte kind, out int length)
+    {
+        if (buffer.Length < HeaderSize)
+        {
+            kind = 0;
+            length = 0;
+            return false;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderSize];
+        buffer.Slice(0, HeaderSize).CopyTo(header);
+        kind = header[0];
+        length = BinaryPrimitives.ReadInt32BigEndian(header[1..]);
+        return true;
+    }
+
+    /// <summary>Sends a frame without blocking a thread; false when the worker is gone.</summary>
+    public async ValueTask<bool> TrySendAsync(byte kind, ReadOnlyMemory<byte> payload)
+    {
+        var frame = ArrayPool<byte>.Shared.Rent(HeaderSize + Math.Min(payload.Length, SmallFrame));
+        try
+        {
+            frame[0] = kind;
+            BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
+            if (payload.Length <= SmallFrame)
+            {
+                // One write for a small frame, so the worker wakes once for it.
+                payload.Span.CopyTo(frame.AsSpan(HeaderSize));
+                await _toWorker.WriteAsync(frame.AsMemory(0, HeaderSize + payload.Length)).ConfigureAwait(false);
+            }
+            else
+            {
+                await _toWorker.WriteAsync(frame.AsMemory(0, HeaderSize)).ConfigureAwait(false);
+                await _toWorker.WriteAsync(payload).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
     }
 
     /// <summary>The process at the other end.</summary>
@@ -70,26 +147,38 @@ internal sealed class PythonWorkerChannel : IDisposable
         }
     }
 
-    /// <summary>Reads the next frame; null when the worker is gone (EOF or a broken channel).</summary>
+    /// <summary>Reads the next frame, blocking; null when the worker is gone (EOF or a broken channel).</summary>
     public (byte Kind, byte[] Payload)? Receive()
     {
         // wsgi.errors text does not count as the app making progress: the silence clock runs on across it.
-        if (Volatile.Read(ref _waitingSince) == 0)
-        {
-            Volatile.Write(ref _waitingSince, Stopwatch.GetTimestamp());
-        }
-
+        StartWaiting();
         var keepClock = false;
         try
         {
-            _fromWorker.ReadExactly(_header);
-            var length = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1));
-            var payload = length == 0 ? [] : new byte[length];
-            _fromWorker.ReadExactly(payload);
-            keepClock = _header[0] == (byte)'E';
-            return (_header[0], payload);
+            while (true)
+            {
+                var pending = _reader.ReadAsync();
+                var result = pending.IsCompleted ? pending.GetAwaiter().GetResult() : pending.AsTask().GetAwaiter().GetResult();
+                var buffer = result.Buffer;
+                if (TryReadHeader(buffer, out var kind, out var length) && buffer.Length - HeaderSize >= length)
+                {
+                    var payload = length == 0 ? [] : buffer.Slice(HeaderSize, length).ToArray();
+                    _reader.AdvanceTo(buffer.GetPosition(HeaderSize + length));
+                    keepClock = kind == (byte)'E';
+                    return (kind, payload);
+                }
+
+                if (result.IsCompleted)
+                {
+                    _reader.AdvanceTo(buffer.End);
+                    return null;
+                }
+
+                // Canceled (the supervisor is killing the worker, whose end comes next) or a frame not whole yet.
+                _reader.AdvanceTo(buffer.Start, buffer.End);
+            }
         }
-        catch (Exception ex) when (ex is EndOfStreamException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is EndOfStreamException or IOException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
             return null;
         }
@@ -97,7 +186,7 @@ internal sealed class PythonWorkerChannel : IDisposable
         {
             if (!keepClock)
             {
-                Volatile.Write(ref _waitingSince, 0);
+                StopWaiting();
             }
         }
     }
@@ -126,13 +215,14 @@ internal sealed class PythonWorkerChannel : IDisposable
     {
         CloseInput();
         _toWorker.Dispose();
+        _reader.Complete();
         _fromWorker.Dispose();
     }
 
     private void Send(byte kind, ReadOnlySpan<byte> payload)
     {
         // One write for a small frame, so the worker wakes once for it.
-        var frame = ArrayPool<byte>.Shared.Rent(5 + Math.Min(payload.Length, SmallFrame));
+        var frame = ArrayPool<byte>.Shared.Rent(HeaderSize + Math.Min(payload.Length, SmallFrame));
         try
         {
             frame[0] = kind;

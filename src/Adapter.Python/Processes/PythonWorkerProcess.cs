@@ -179,6 +179,42 @@ internal sealed partial class PythonWorkerProcess : IDisposable
         }
     }
 
+    /// <summary><see cref="WaitForExit"/> without a thread: for a request on its own flow whose worker's channel ended.</summary>
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+            RecordExit();
+            var left = timeout - Stopwatch.GetElapsedTime(started);
+            if (left > TimeSpan.Zero)
+            {
+                await Task.WhenAny(_stderr, Task.Delay(left)).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
+        {
+            // Still running after the timeout, or disposed by the supervisor once it saw the exit.
+        }
+    }
+
+    /// <summary>Ends the pending frame reads of its channels early: the supervisor is killing it, and its requests time out now.</summary>
+    public void CancelPendingReads()
+    {
+        PythonWorkerChannel[] channels;
+        lock (_channels)
+        {
+            channels = [.. _channels];
+        }
+
+        foreach (var channel in channels)
+        {
+            channel.CancelPendingRead();
+        }
+    }
+
     /// <summary>
     /// Waits, at most <paramref name="timeout"/>, until what the worker wrote to stderr before it ended is logged and
     /// in <see cref="Tail"/>: bounded, since a child the app started may hold the pipe open after the worker is gone.

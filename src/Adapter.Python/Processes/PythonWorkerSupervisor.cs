@@ -54,6 +54,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private TaskCompletionSource? _stopped;
 
     private int _generation;
+    private int _waiting;
     private int _disposed;
     private volatile bool _stopping;
     private volatile PythonWorkerProcess[] _snapshot = [];
@@ -165,13 +166,11 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         {
             if (_idle.Reader.TryRead(out var channel))
             {
-                var worker = channel.Worker;
-                if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryTake(channel))
+                if (TryTake(channel))
                 {
                     return channel;
                 }
 
-                Post(new Retired(worker, RestartReason.Reload));
                 continue;
             }
 
@@ -189,6 +188,92 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 continue;
             }
         }
+    }
+
+    /// <summary>
+    /// True when no channel is free and <paramref name="queueLimit"/> requests already wait for one
+    /// (<see cref="AcquireAsync"/>): a request arriving now is refused.
+    /// </summary>
+    public bool IsFull(int queueLimit) => _idle.Reader.Count == 0 && Volatile.Read(ref _waiting) >= queueLimit;
+
+    /// <summary>
+    /// <see cref="Acquire"/> for a request on its own flow: waiting for a free channel holds no thread.
+    /// </summary>
+    /// <exception cref="GatewayRejectedException">The gateway is stopping.</exception>
+    /// <exception cref="RequestTimedOutException">None became free within the request timeout.</exception>
+    /// <exception cref="GatewayUpstreamException">None became free within the start timeout (no request timeout is set).</exception>
+    public ValueTask<PythonWorkerChannel> AcquireAsync()
+    {
+        while (_idle.Reader.TryRead(out var channel))
+        {
+            if (TryTake(channel))
+            {
+                return ValueTask.FromResult(channel);
+            }
+        }
+
+        return WaitForChannelAsync();
+    }
+
+    private async ValueTask<PythonWorkerChannel> WaitForChannelAsync()
+    {
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            using var deadline = new CancellationTokenSource(_acquireTimeout);
+            while (true)
+            {
+                if (_stopping)
+                {
+                    throw new GatewayRejectedException("The Python gateway is stopping.");
+                }
+
+                bool open;
+                try
+                {
+                    open = await _idle.Reader.WaitToReadAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    if (_requestTimeout != Timeout.InfiniteTimeSpan)
+                    {
+                        throw new RequestTimedOutException();
+                    }
+
+                    throw new GatewayUpstreamException($"No Python worker process was free within {_acquireTimeout.TotalSeconds:0.###} s.");
+                }
+
+                if (!open)
+                {
+                    throw new GatewayRejectedException("The Python gateway is stopping.");
+                }
+
+                while (_idle.Reader.TryRead(out var channel))
+                {
+                    if (TryTake(channel))
+                    {
+                        return channel;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+    }
+
+    /// <summary>Takes a channel read from the idle channel, if its worker still serves the current generation; else it goes to the loop.</summary>
+    private bool TryTake(PythonWorkerChannel channel)
+    {
+        var worker = channel.Worker;
+        if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryTake(channel))
+        {
+            return true;
+        }
+
+        Post(new Retired(worker, RestartReason.Reload));
+        return false;
     }
 
     /// <summary>Gives a channel back after a request: straight to the idle channel when nothing is to change.</summary>
@@ -687,6 +772,9 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 PythonGatewayLog.WorkerTimedOut(_logger, worker.Id, _requestTimeout);
                 _metrics.Restarted(RestartReason.Timeout);
                 worker.Terminate();
+
+                // A request reading it on its own flow answers 504 now, not once the process is gone.
+                worker.CancelPendingReads();
             }
             else if (state == PythonWorkerState.Stopping && Stopwatch.GetElapsedTime(worker.StoppingSince) > (worker.StopReason == "timeout" ? KillGrace : StopGrace))
             {

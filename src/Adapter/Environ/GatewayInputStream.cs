@@ -44,29 +44,59 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
         try
         {
             var reader = exchange.Context.Request.BodyReader;
-            var result = Wait(reader);
-            var data = result.Buffer;
-            if (data.IsEmpty)
-            {
-                reader.AdvanceTo(data.End);
-                if (result.IsCanceled)
-                {
-                    throw new IOException("Reading the request body was canceled.");
-                }
-
-                _ended = true;
-                return 0;
-            }
-
-            var count = (int)Math.Min(buffer.Length, data.Length);
-            data.Slice(0, count).CopyTo(buffer);
-            reader.AdvanceTo(data.GetPosition(count));
-            return count;
+            return Take(reader, Wait(reader), buffer);
         }
         finally
         {
             exchange.EndAdapterWork(handOff: true);
         }
+    }
+
+    /// <summary>
+    /// A read on the request's own flow (an app in a worker process asked for body bytes): waits for the client
+    /// without a thread. The app runs elsewhere, so no adapter section is needed.
+    /// </summary>
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty || _ended)
+        {
+            return 0;
+        }
+
+        var reader = exchange.Context.Request.BodyReader;
+        ReadResult result;
+        try
+        {
+            result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Translate(ex) is { } failure)
+        {
+            throw failure;
+        }
+
+        return Take(reader, result, buffer.Span);
+    }
+
+    /// <summary>Copies what a read returned into <paramref name="buffer"/> and consumes it; 0 at the body's end.</summary>
+    private int Take(PipeReader reader, ReadResult result, Span<byte> buffer)
+    {
+        var data = result.Buffer;
+        if (data.IsEmpty)
+        {
+            reader.AdvanceTo(data.End);
+            if (result.IsCanceled)
+            {
+                throw new IOException("Reading the request body was canceled.");
+            }
+
+            _ended = true;
+            return 0;
+        }
+
+        var count = (int)Math.Min(buffer.Length, data.Length);
+        data.Slice(0, count).CopyTo(buffer);
+        reader.AdvanceTo(data.GetPosition(count));
+        return count;
     }
 
     public override int ReadByte()
@@ -77,9 +107,6 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Task.FromResult(Read(buffer, offset, count));
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult(Read(buffer.Span));
 
     public override void Flush()
     {
@@ -115,16 +142,28 @@ internal sealed class GatewayInputStream(GatewayExchange exchange) : Stream
             var pending = reader.ReadAsync();
             return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
         }
-        catch (IOException ex) when (IsMalformed(ex))
+        catch (Exception ex) when (Translate(ex) is { } failure)
         {
-            throw Malformed(ex);
+            throw failure;
         }
-        catch (Exception ex) when (ex is OperationCanceledException || (ex is IOException and not BadHttpRequestException) || IsCutShort(ex))
+    }
+
+    /// <summary>What a failed body read means to the app: a malformed body (400), or a client that went away; null to let it pass.</summary>
+    private Exception? Translate(Exception ex)
+    {
+        if (ex is IOException io && IsMalformed(io))
+        {
+            return Malformed(io);
+        }
+
+        if (ex is OperationCanceledException || (ex is IOException and not BadHttpRequestException) || IsCutShort(ex))
         {
             // The client went away mid-body (a reset, an abort, a transport error; Kestrel cancels the request's
             // token only a moment later): a cut-short body must never look complete.
             exchange.ClientLeft = true;
-            throw new ClientDisconnectedException("The request body was cut short: the client went away.", ex);
+            return new ClientDisconnectedException("The request body was cut short: the client went away.", ex);
         }
+
+        return null;
     }
 }

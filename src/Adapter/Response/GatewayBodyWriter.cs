@@ -59,6 +59,7 @@ internal sealed class GatewayBodyWriter
     private List<Segment>? _batch;
     private Action? _onFlushed;
     private TaskCompletionSource? _idle;
+    private TaskCompletionSource? _room;
     private SpoolFile? _spool;
 
     private int _state;
@@ -130,6 +131,123 @@ internal sealed class GatewayBodyWriter
         WriteAndFlush(data);
     }
 
+    /// <summary>
+    /// <see cref="Send"/> for a sender that must not block a thread (the worker-process path, which runs on the thread
+    /// pool): where <see cref="Send"/> waits for room, this awaits the pump's next flush, under the same silence rule.
+    /// <paramref name="data"/> must stay valid until the returned task completes.
+    /// </summary>
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> data)
+    {
+        var abortedAt = 0L;
+        var seen = -1L;
+        var since = 0L;
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if (state == Failed)
+            {
+                throw new ClientDisconnectedException(_failure);
+            }
+
+            if (state == Idle)
+            {
+                WriteAndFlush(data.Span, waitForAbort: false);
+                return;
+            }
+
+            var gate = _gate!;
+            Turn turn;
+            Task? room = null;
+            gate.Enter();
+            try
+            {
+                turn = TakeTurn(data.Span, mustOwn: data.Length > _bufferSize);
+                if (turn == Turn.NoRoom)
+                {
+                    if (_flushesDone != seen)
+                    {
+                        // The client took bytes (or this is the first wait): its silence starts again.
+                        seen = _flushesDone;
+                        since = NowMs();
+                    }
+
+                    room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                }
+            }
+            finally
+            {
+                gate.Exit();
+            }
+
+            switch (turn)
+            {
+                case Turn.Queued:
+                    return;
+                case Turn.Owned:
+                    continue;
+                case Turn.Gone:
+                    throw new ClientDisconnectedException(_failure);
+            }
+
+            var left = abortedAt != 0
+                ? (long)AbortGrace.TotalMilliseconds - (NowMs() - abortedAt)
+                : _silenceLimit == Timeout.InfiniteTimeSpan ? -1 : (long)_silenceLimit.TotalMilliseconds - (NowMs() - since);
+            if (left == -1)
+            {
+                await room!.ConfigureAwait(false);
+                continue;
+            }
+
+            if (left > 0)
+            {
+                try
+                {
+                    await room!.WaitAsync(TimeSpan.FromMilliseconds(left), _time).ConfigureAwait(false);
+                    continue;
+                }
+                catch (TimeoutException)
+                {
+                    // Looked at again below, as the blocking sender does once its wait ran out.
+                }
+            }
+
+            if (abortedAt != 0)
+            {
+                throw new ClientDisconnectedException();
+            }
+
+            abortedAt = NowMs();
+            _pipe.DropSilentClient(_silenceLimit);
+        }
+    }
+
+    /// <summary>Under the gate, without waiting: queues or spools the chunk, or says who has the pipe; <see cref="Turn.NoRoom"/> when neither the buffer nor the spool has room yet.</summary>
+    private Turn TakeTurn(ReadOnlySpan<byte> data, bool mustOwn)
+    {
+        if (_state == Failed)
+        {
+            return Turn.Gone;
+        }
+
+        if (_state == Idle)
+        {
+            return Turn.Owned;
+        }
+
+        if (!mustOwn && data.Length <= _bufferSize - _queuedBytes)
+        {
+            Append(data);
+            return Turn.Queued;
+        }
+
+        if (!data.IsEmpty && _spoolBudget is not null && Spool(data))
+        {
+            return Turn.Queued;
+        }
+
+        return Turn.NoRoom;
+    }
+
     /// <summary>Blocks the worker until it owns the pipe again, every queued byte flushed (before a sendfile).</summary>
     public void WaitUntilIdle()
     {
@@ -178,7 +296,7 @@ internal sealed class GatewayBodyWriter
     }
 
     /// <summary>Writes and flushes on the worker, which owns the pipe; hands it to the pump if the flush stays pending.</summary>
-    private void WriteAndFlush(ReadOnlySpan<byte> data)
+    private void WriteAndFlush(ReadOnlySpan<byte> data, bool waitForAbort = true)
     {
         ValueTask<FlushResult> flush;
         try
@@ -188,7 +306,7 @@ internal sealed class GatewayBodyWriter
         }
         catch (Exception ex)
         {
-            throw FailOnWorker(new ClientDisconnectedException(ex));
+            throw FailOnWorker(new ClientDisconnectedException(ex), waitForAbort);
         }
 
         if (!flush.IsCompleted)
@@ -199,17 +317,22 @@ internal sealed class GatewayBodyWriter
 
         if (Observe(flush) is { } gone)
         {
-            throw FailOnWorker(gone);
+            throw FailOnWorker(gone, waitForAbort);
         }
     }
 
     /// <summary>The client is gone while the worker owns the pipe: nothing is queued, so no pump is involved.</summary>
-    private ClientDisconnectedException FailOnWorker(ClientDisconnectedException gone)
+    private ClientDisconnectedException FailOnWorker(ClientDisconnectedException gone, bool waitForAbort)
     {
         _failure = gone;
         Volatile.Write(ref _state, Failed);
         _pipe.Abort();
-        _pipe.WaitUntilAborted();
+        if (waitForAbort)
+        {
+            // For an app on this thread that catches the departure (an asynchronous sender runs no app code).
+            _pipe.WaitUntilAborted();
+        }
+
         return gone;
     }
 
@@ -291,25 +414,10 @@ internal sealed class GatewayBodyWriter
         var since = NowMs();
         while (true)
         {
-            if (_state == Failed)
+            var turn = TakeTurn(data, mustOwn);
+            if (turn != Turn.NoRoom)
             {
-                return Turn.Gone;
-            }
-
-            if (_state == Idle)
-            {
-                return Turn.Owned;
-            }
-
-            if (!mustOwn && data.Length <= _bufferSize - _queuedBytes)
-            {
-                Append(data);
-                return Turn.Queued;
-            }
-
-            if (!data.IsEmpty && _spoolBudget is not null && Spool(data))
-            {
-                return Turn.Queued;
+                return turn;
             }
 
             if (_flushesDone != seen)
@@ -414,6 +522,7 @@ internal sealed class GatewayBodyWriter
 
             var batch = _batch!;
             TaskCompletionSource? idle = null;
+            TaskCompletionSource? room;
             var ended = false;
             gate.Enter();
             try
@@ -453,12 +562,16 @@ internal sealed class GatewayBodyWriter
                 }
 
                 gate.PulseAll();
+                room = _room;
+                _room = null;
             }
             finally
             {
                 gate.Exit();
             }
 
+            // Outside the gate: an asynchronous sender waiting for room goes on elsewhere (its continuation runs asynchronously).
+            room?.TrySetResult();
             if (ended)
             {
                 idle?.TrySetResult();
@@ -586,5 +699,6 @@ internal sealed class GatewayBodyWriter
         Owned,
         Gone,
         Silent,
+        NoRoom,
     }
 }

@@ -171,6 +171,80 @@ internal sealed class GatewayResponse
         }
     }
 
+    /// <summary>
+    /// A body chunk from an app that runs elsewhere (a worker process), on the request's own flow: as
+    /// <see cref="WriteChunk"/>, but waiting for a slow client without a thread. <paramref name="chunk"/> must stay
+    /// valid until the task completes.
+    /// </summary>
+    public ValueTask WriteChunkAsync(ReadOnlyMemory<byte> chunk)
+    {
+        if (chunk.IsEmpty)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        Commit();
+        if (!_bodyAllowed)
+        {
+            WarnBodyDropped();
+            return ValueTask.CompletedTask;
+        }
+
+        if (_exchange.Context.RequestAborted.IsCancellationRequested)
+        {
+            throw new ClientDisconnectedException();
+        }
+
+        var count = (int)Fit(chunk.Length);
+        if (count == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _sent += count;
+        return _body.SendAsync(chunk[..count]);
+    }
+
+    /// <summary><see cref="SendFile"/> on the request's own flow, once every queued byte is out.</summary>
+    public async ValueTask SendFileAsync(FileStream file)
+    {
+        Commit();
+        if (!_bodyAllowed)
+        {
+            return;
+        }
+
+        var start = file.Position;
+        var count = Fit(Math.Max(0, file.Length - start));
+        if (count == 0)
+        {
+            return;
+        }
+
+        await _body.WhenIdle().ConfigureAwait(false);
+        if (_body.HasFailed)
+        {
+            throw new ClientDisconnectedException();
+        }
+
+        var context = _exchange.Context;
+        try
+        {
+            await context.Features.GetRequiredFeature<IHttpResponseBodyFeature>()
+                .SendFileAsync(file.Name, start, count, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new ClientDisconnectedException(ex);
+        }
+
+        _sent += count;
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            throw new ClientDisconnectedException();
+        }
+    }
+
     private void Write(byte[] data)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -194,12 +268,7 @@ internal sealed class GatewayResponse
 
         if (!_bodyAllowed)
         {
-            if (!_warned && _statusCode is 204 or 304)
-            {
-                _warned = true;
-                GatewayLog.BodyDropped(_exchange.Logger, _statusCode, _exchange.Method, _exchange.LogPath);
-            }
-
+            WarnBodyDropped();
             return;
         }
 
@@ -218,6 +287,15 @@ internal sealed class GatewayResponse
 
         _body.Send(chunk.AsSpan(0, count));
         _sent += count;
+    }
+
+    private void WarnBodyDropped()
+    {
+        if (!_warned && _statusCode is 204 or 304)
+        {
+            _warned = true;
+            GatewayLog.BodyDropped(_exchange.Logger, _statusCode, _exchange.Method, _exchange.LogPath);
+        }
     }
 
     /// <summary>Completes when every byte handed over is flushed or the client is gone; the request ends only then.</summary>
