@@ -119,7 +119,10 @@ public sealed class PythonGateway : IDisposable
             var pool = _pool;
             _supervisor = new PythonWorkerSupervisor(resolved, shared.RequestTimeout, loggerFactory, _metrics, count => pool.WorkerLimit = count * resolved.ProcessThreads);
 
-            // After the server has finished its requests, not before.
+            // At the host's shutdown timeout the workers still in a request are killed, so the server's stop ends then
+            // (gunicorn's graceful timeout); the rest stop after the server has finished its requests, not before.
+            var supervisor = _supervisor;
+            _pool.ShutdownDeadlineReached += supervisor.EndRequests;
             lifetime?.ApplicationStopped.Register(_supervisor.Dispose);
         }
     }
@@ -184,6 +187,9 @@ public sealed class PythonGateway : IDisposable
     /// than one. Completes with the new target count; null in-process, where there are no worker processes.
     /// </summary>
     internal Task<int>? ChangeWorkerCountAsync(int delta) => _supervisor?.ScaleAsync(delta);
+
+    /// <summary>The pool of gateway worker threads for in-process apps (worker-process requests take none of its threads).</summary>
+    internal GatewayWorkerPool Pool => _pool;
 
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>
     public bool UsesProcesses => _supervisor is not null;

@@ -68,7 +68,7 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
             var ended = false;
             try
             {
-                if (result.IsCanceled && channel.Worker.StopReason == "timeout")
+                if (result.IsCanceled && KilledInRequest)
                 {
                     Release(reusable: false);
                     if (discard)
@@ -283,7 +283,7 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
         // The exit first, then the release: the supervisor then sees a process that ended, and counts a crash.
         await worker.WaitForExitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         Release(reusable: false);
-        if (worker.StopReason == "timeout")
+        if (KilledInRequest)
         {
             throw new RequestTimedOutException();
         }
@@ -306,6 +306,9 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
             Release(reusable: false);
         }
     }
+
+    /// <summary>True when the supervisor killed the worker in this request: for the request timeout, or at the host's shutdown timeout.</summary>
+    private bool KilledInRequest => channel.Worker.StopReason is PythonWorkerSupervisor.TimeoutReason or PythonWorkerSupervisor.ShutdownReason;
 
     private void Release(bool reusable)
     {

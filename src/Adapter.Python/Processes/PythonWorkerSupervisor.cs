@@ -27,6 +27,12 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
 
+    /// <summary>The <see cref="PythonWorkerProcess.StopReason"/> of a worker killed for the request timeout.</summary>
+    public const string TimeoutReason = "timeout";
+
+    /// <summary>The <see cref="PythonWorkerProcess.StopReason"/> of a worker killed in a request at the host's shutdown timeout.</summary>
+    public const string ShutdownReason = "shutdown";
+
     private readonly PythonGatewayOptions _options;
     private readonly Action<int>? _countChanged;
     private readonly TimeSpan _requestTimeout;
@@ -152,7 +158,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         return worker.State switch
         {
             PythonWorkerState.Busy => waiting != 0 && Stopwatch.GetElapsedTime(waiting) > _requestTimeout,
-            PythonWorkerState.Stopping => worker.StopReason == "timeout",
+            PythonWorkerState.Stopping => worker.StopReason == TimeoutReason,
             _ => false,
         };
     }
@@ -297,6 +303,12 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         Post(new Retired(worker, !reusable ? RestartReason.None : spent ? RestartReason.MaxRequests : RestartReason.Reload));
     }
 
+    /// <summary>
+    /// At the host's shutdown timeout: kills the workers still in a request, whose requests then end as timed out
+    /// (504, or cut short once bytes went out).
+    /// </summary>
+    public void EndRequests() => Post(DeadlineReached.Instance);
+
     /// <summary>Stops every worker (each ends after its current request) and waits for them, killing any left after a grace.</summary>
     public void Dispose()
     {
@@ -432,6 +444,9 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 break;
             case Tick:
                 OnTick();
+                break;
+            case DeadlineReached:
+                OnDeadline();
                 break;
             case StopRequested stop:
                 OnStop(stop.Done);
@@ -768,7 +783,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             {
                 // gunicorn's timeout: a worker silent this long is stuck in the app; only ending the process frees it.
                 worker.StoppingSince = Stopwatch.GetTimestamp();
-                worker.StopReason = "timeout";
+                worker.StopReason = TimeoutReason;
                 PythonGatewayLog.WorkerTimedOut(_logger, worker.Id, _requestTimeout);
                 _metrics.Restarted(RestartReason.Timeout);
                 worker.Terminate();
@@ -776,9 +791,23 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                 // A request reading it on its own flow answers 504 now, not once the process is gone.
                 worker.CancelPendingReads();
             }
-            else if (state == PythonWorkerState.Stopping && Stopwatch.GetElapsedTime(worker.StoppingSince) > (worker.StopReason == "timeout" ? KillGrace : StopGrace))
+            else if (state == PythonWorkerState.Stopping && Stopwatch.GetElapsedTime(worker.StoppingSince) > (worker.StopReason == TimeoutReason ? KillGrace : StopGrace))
             {
                 worker.Kill();
+            }
+        }
+    }
+
+    private void OnDeadline()
+    {
+        foreach (var worker in _workers.ToArray())
+        {
+            if (worker.TryChangeState(PythonWorkerState.Busy, PythonWorkerState.Stopping))
+            {
+                worker.StoppingSince = Stopwatch.GetTimestamp();
+                worker.StopReason = ShutdownReason;
+                worker.Kill();
+                worker.CancelPendingReads();
             }
         }
     }
@@ -876,6 +905,11 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private sealed record Retired(PythonWorkerProcess Worker, RestartReason Reason);
 
     private sealed record StopRequested(TaskCompletionSource Done);
+
+    private sealed class DeadlineReached
+    {
+        public static readonly DeadlineReached Instance = new();
+    }
 
     private sealed class Tick
     {

@@ -171,7 +171,7 @@ internal sealed class GatewayBodyWriter
                         since = NowMs();
                     }
 
-                    room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                    room = (_room ??= gate.NewSignal()).Task;
                 }
             }
             finally

@@ -15,4 +15,10 @@ internal class HandOffGate
     public virtual bool Wait(int milliseconds) => Monitor.Wait(this, milliseconds);
 
     public virtual void PulseAll() => Monitor.PulseAll(this);
+
+    /// <summary>
+    /// A signal an asynchronous sender awaits and the pump completes, outside the gate. In the host its waiter goes on
+    /// elsewhere (on the thread pool), never inside the pump; the interleaving tests run it inline, on a stepped actor.
+    /// </summary>
+    public virtual TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -204,6 +204,12 @@ internal sealed class GatewayWorkerPool : IDisposable
     /// <summary>Workers that could take a request at once: idle ones, and those not started yet.</summary>
     private int FreeWorkers => Volatile.Read(ref _idle) + Math.Max(0, _workerLimit - Volatile.Read(ref _live));
 
+    /// <summary>
+    /// Raised at the host's shutdown timeout, on a timer thread: the owner of requests that run outside the pool
+    /// (<see cref="IGatewayAsyncApp"/>) ends them then, as the pool ends its own.
+    /// </summary>
+    public event Action? ShutdownDeadlineReached;
+
     public void Stop()
     {
         Volatile.Write(ref _stoppingAt, Environment.TickCount64);
@@ -227,6 +233,7 @@ internal sealed class GatewayWorkerPool : IDisposable
     /// </summary>
     private void EndAtShutdownDeadline()
     {
+        ShutdownDeadlineReached?.Invoke();
         foreach (var worker in Workers())
         {
             if (worker.Current is { } exchange && exchange.TryTimeOut(TimeSpan.Zero))

@@ -92,6 +92,19 @@ public sealed class BodyWriterInterleavingTests
         }
     }
 
+    [Theory]
+    [InlineData(false, 0L)]
+    [InlineData(true, 0L)]
+    [InlineData(true, 4096L)]
+    public void An_asynchronous_sender_gets_every_interleaving_whole_and_in_order(bool clientMayLeave, long spoolLimit)
+    {
+        // The worker-process path: SendAsync awaits room where Send blocks, and the pump wakes it.
+        for (var seed = 1; seed <= Interleavings; seed++)
+        {
+            Explore(seed, clientMayLeave, spoolLimit: spoolLimit, asynchronous: true);
+        }
+    }
+
     [Fact]
     public void A_connection_that_fails_under_a_write_or_flush_ends_the_request_with_the_worker_told()
     {
@@ -113,7 +126,8 @@ public sealed class BodyWriterInterleavingTests
         bool clientMayStall = false,
         bool slowToNoticeTheAbort = false,
         bool waitUntilIdle = false,
-        bool connectionMayBreak = false)
+        bool connectionMayBreak = false,
+        bool asynchronous = false)
     {
         var scheduler = new StepScheduler(seed);
         var pipe = new SteppedPipe(scheduler, pendingChance: 0.6);
@@ -140,7 +154,18 @@ public sealed class BodyWriterInterleavingTests
                     {
                         // The app reuses its array once the writer returns: the writer must have sent or copied it.
                         var reused = (byte[])chunk.Clone();
-                        writer.Send(reused);
+                        if (asynchronous)
+                        {
+                            // The chunk must stay valid until the send completes, then it is reused.
+                            var sending = writer.SendAsync(reused).AsTask();
+                            StepScheduler.BlockUntil("worker.send-async", () => sending.IsCompleted);
+                            sending.GetAwaiter().GetResult();
+                        }
+                        else
+                        {
+                            writer.Send(reused);
+                        }
+
                         Array.Fill(reused, (byte)0xEE);
                         if (waitUntilIdle && scheduler.Random.Next(3) == 0)
                         {

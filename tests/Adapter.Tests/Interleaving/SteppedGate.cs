@@ -49,6 +49,9 @@ internal sealed class SteppedGate(SteppedClock? clock = null) : HandOffGate
         return _pulsed.Remove(me);
     }
 
+    /// <summary>Completed inline: the asynchronous sender goes on on the actor that completes it, under the scheduler.</summary>
+    public override TaskCompletionSource NewSignal() => new(TaskCreationOptions.None);
+
     public override void PulseAll()
     {
         CheckOwner();

@@ -38,6 +38,19 @@ public sealed class WorkerProcessTests
     }
 
     [PythonFact]
+    public async Task Requests_to_worker_processes_take_no_gateway_thread_while_they_wait_for_a_worker_or_on_one()
+    {
+        await using var host = await PythonHost.StartAsync("worker_apps:pid_app", PythonHost.Mode(1));
+
+        // Eight at once on one worker: seven wait for it, and each waits on it 100 ms.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => host.Client.GetStringAsync("/?sleep=0.1")))
+            .WaitAsync(TestHost.Wait);
+
+        Assert.Single(answers.Select(Pid).Distinct());
+        Assert.Equal(0, host.Services.GetRequiredService<PythonGateway>().Pool.ThreadCount);
+    }
+
+    [PythonFact]
     public async Task Worker_that_exits_before_the_headers_is_answered_502_and_replaced()
     {
         await using var host = await PythonHost.StartAsync(
