@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 
 namespace Adapter;
 
@@ -57,6 +58,10 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
     /// Reads frames until the response ends (Z, or X which throws). With <paramref name="discard"/>, after the host
     /// asked the worker to stop: body bytes are dropped and reads refused.
     /// </summary>
+    /// <remarks>
+    /// The channel goes back to the supervisor only after the reader has been advanced past the last frame: from
+    /// the release on, the next request may read it.
+    /// </remarks>
     private async Task RelayAsync(bool discard)
     {
         var reader = channel.Reader;
@@ -65,26 +70,24 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
             channel.StartWaiting();
             var result = await reader.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
-            var ended = false;
+            Ending? ending = null;
+
+            // Set only when the loop stopped for want of bytes: then the next read waits for more.
+            var wantMore = false;
             try
             {
                 if (result.IsCanceled && KilledInRequest)
                 {
-                    Release(reusable: false);
-                    if (discard)
-                    {
-                        return;
-                    }
-
-                    throw new RequestTimedOutException();
+                    ending = new Ending(Reusable: false, discard ? null : ExceptionDispatchInfo.Capture(new RequestTimedOutException()));
                 }
 
-                while (!ended)
+                while (ending is null)
                 {
                     if (_bodyLeft > 0)
                     {
                         if (buffer.IsEmpty)
                         {
+                            wantMore = true;
                             break;
                         }
 
@@ -103,6 +106,7 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
 
                     if (!PythonWorkerChannel.TryReadHeader(buffer, out var kind, out var length))
                     {
+                        wantMore = true;
                         break;
                     }
 
@@ -117,6 +121,7 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
 
                     if (buffer.Length - PythonWorkerChannel.HeaderSize < length)
                     {
+                        wantMore = true;
                         break;
                     }
 
@@ -127,28 +132,31 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
                         channel.StopWaiting();
                     }
 
-                    ended = await HandleAsync(kind, payload, discard).ConfigureAwait(false);
+                    ending = await HandleAsync(kind, payload, discard).ConfigureAwait(false);
                 }
 
-                if (!ended && result.IsCompleted)
+                if (ending is null && wantMore && result.IsCompleted)
                 {
-                    if (discard)
-                    {
-                        Release(reusable: false);
-                        return;
-                    }
-
-                    await ChannelEndedAsync("ended during the request").ConfigureAwait(false);
+                    ending = new Ending(Reusable: false, null, ChannelEnded: true);
                 }
             }
             finally
             {
-                // Whatever happened, the reader is left in step: what was handled is consumed, the rest stays for the next read.
-                reader.AdvanceTo(buffer.Start, ended ? buffer.Start : buffer.End);
+                // Whatever happened, the reader is left in step: what was handled is consumed, the rest stays for the next
+                // read, which returns it at once unless it is only the start of a frame (a failed write may leave whole
+                // frames behind, a Z among them, that the drain must see).
+                reader.AdvanceTo(buffer.Start, wantMore ? buffer.End : buffer.Start);
             }
 
-            if (ended)
+            if (ending is { } end)
             {
+                if (end.ChannelEnded && !discard)
+                {
+                    await ChannelEndedAsync("ended during the request").ConfigureAwait(false);
+                }
+
+                Release(end.Reusable);
+                end.Failure?.Throw();
                 return;
             }
         }
@@ -168,25 +176,18 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
         }
     }
 
-    /// <summary>Handles a whole frame other than B; true once the response has ended (Z).</summary>
-    private async ValueTask<bool> HandleAsync(byte kind, ReadOnlySequence<byte> payload, bool discard)
+    /// <summary>Handles a whole frame other than B; how the response ended once it has (Z or X), else null.</summary>
+    private async ValueTask<Ending?> HandleAsync(byte kind, ReadOnlySequence<byte> payload, bool discard)
     {
         switch (kind)
         {
             case (byte)'Z':
                 // A byte in Z: the worker ends after this response (it got a SIGTERM), so it is not reused.
-                Release(reusable: payload.IsEmpty);
-                return true;
+                return new Ending(Reusable: payload.IsEmpty, null);
             case (byte)'X':
-                Release(reusable: true);
-                if (discard)
-                {
-                    return true;
-                }
-
                 // An app that failed because the request body failed answers as that failure does (400, 413, a client gone).
-                _call.InputFailure?.Throw();
-                throw new PythonAppException($"The Python app '{target}' raised {Text(payload)}");
+                return new Ending(Reusable: true, discard ? null
+                    : _call.InputFailure ?? ExceptionDispatchInfo.Capture(new PythonAppException($"The Python app '{target}' raised {Text(payload)}")));
             case (byte)'I':
                 if (discard)
                 {
@@ -197,15 +198,15 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
                     await ServeReadAsync(payload).ConfigureAwait(false);
                 }
 
-                return false;
+                return null;
             case (byte)'E':
                 _call.Error(Text(payload));
-                return false;
+                return null;
         }
 
         if (discard)
         {
-            return false;
+            return null;
         }
 
         switch (kind)
@@ -225,7 +226,7 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
                 break;
         }
 
-        return false;
+        return null;
     }
 
     private async Task ServeReadAsync(ReadOnlySequence<byte> request)
@@ -318,6 +319,9 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
             supervisor.Release(channel, reusable);
         }
     }
+
+    /// <summary>How a response ended: whether the channel is in step for another request, and what the request then throws.</summary>
+    private readonly record struct Ending(bool Reusable, ExceptionDispatchInfo? Failure, bool ChannelEnded = false);
 
     private static FileStream OpenFile(ReadOnlySequence<byte> payload)
     {

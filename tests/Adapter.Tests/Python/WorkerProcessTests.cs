@@ -51,6 +51,30 @@ public sealed class WorkerProcessTests
     }
 
     [PythonFact]
+    public async Task Client_gone_before_its_response_arrives_leaves_the_worker_in_step_for_the_next_request()
+    {
+        // The worker's whole response (status, body, end) reaches the host at once, after the client left: the host's
+        // write fails on the first chunk and the end frame already read must still be found, or the only worker stays
+        // taken until the request timeout kills it.
+        await using var host = await PythonHost.StartAsync(
+            static (app, python) => app.UseGatewayApp(python.Load("worker_apps:pid_app")),
+            PythonHost.Mode(1),
+            gateway: static o => o.RequestTimeout = TimeSpan.FromSeconds(20));
+        for (var i = 0; i < 3; i++)
+        {
+            using (var leave = new CancellationTokenSource(TimeSpan.FromMilliseconds(150)))
+            {
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => host.Client.GetAsync("/?sleep=0.5", leave.Token));
+            }
+
+            // Served once the worker has answered the abandoned request (0.35 s on), well before the timeout.
+            var served = System.Diagnostics.Stopwatch.StartNew();
+            await host.Client.GetStringAsync("/").WaitAsync(TestHost.Wait);
+            Assert.True(served.Elapsed < TimeSpan.FromSeconds(10), $"The next request waited {served.Elapsed.TotalSeconds:0.0} s for the worker.");
+        }
+    }
+
+    [PythonFact]
     public async Task Worker_that_exits_before_the_headers_is_answered_502_and_replaced()
     {
         await using var host = await PythonHost.StartAsync(
