@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Text;
 
 namespace Adapter;
@@ -30,6 +32,54 @@ internal static class PythonEnviron
     /// </summary>
     public static (string Strings, string Others) Encode(IDictionary<string, object?> environ)
     {
+        var (strings, others) = Build(environ);
+        return (strings.ToString(), others.ToString());
+    }
+
+    /// <summary>
+    /// The request frame's payload for a worker process, straight from the lists to UTF-8 with no string between:
+    /// <paramref name="index"/> (u32), the text list's length in bytes (u32), the text list, the other list. Written
+    /// into a buffer rented from <see cref="ArrayPool{T}.Shared"/>, which the caller returns.
+    /// </summary>
+    public static (byte[] Buffer, int Length) EncodeFrame(IDictionary<string, object?> environ, int index)
+    {
+        var (stringList, otherList) = Build(environ);
+        var strings = Whole(stringList);
+        var others = Whole(otherList);
+        var stringBytes = Encoding.UTF8.GetByteCount(strings);
+        var length = 8 + stringBytes + Encoding.UTF8.GetByteCount(others);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        BinaryPrimitives.WriteInt32BigEndian(buffer, index);
+        BinaryPrimitives.WriteInt32BigEndian(buffer.AsSpan(4), stringBytes);
+        var at = 8 + Encoding.UTF8.GetBytes(strings, buffer.AsSpan(8));
+        Encoding.UTF8.GetBytes(others, buffer.AsSpan(at));
+        return (buffer, length);
+    }
+
+    /// <summary>
+    /// The list's characters in one piece: its only chunk (a reused builder settles into one), or a copy when it has
+    /// several, so that no character is split between two encodings.
+    /// </summary>
+    private static ReadOnlySpan<char> Whole(StringBuilder list)
+    {
+        ReadOnlyMemory<char> only = default;
+        var count = 0;
+        foreach (var chunk in list.GetChunks())
+        {
+            if (++count > 1)
+            {
+                return list.ToString();
+            }
+
+            only = chunk;
+        }
+
+        return only.Span;
+    }
+
+    /// <summary>Fills the calling thread's two lists (see <see cref="Encode"/>); valid until its next call on this thread.</summary>
+    private static (StringBuilder Strings, StringBuilder Others) Build(IDictionary<string, object?> environ)
+    {
         var (scriptName, pathInfo) = Paths(environ);
 
         // Per thread and reused: a request's two lists then cost only the two strings handed to Python.
@@ -57,7 +107,7 @@ internal static class PythonEnviron
             Append(strings, ServerSoftwareKey, ServerSoftware);
         }
 
-        return (strings.ToString(), others.ToString());
+        return (strings, others);
     }
 
     private static void Add((string? ScriptName, string? PathInfo, StringBuilder Strings, StringBuilder Others) lists, string key, object? value)

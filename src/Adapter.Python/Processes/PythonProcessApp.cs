@@ -1,5 +1,4 @@
-using System.Buffers.Binary;
-using System.Text;
+using System.Buffers;
 
 namespace Adapter;
 
@@ -17,33 +16,29 @@ internal sealed class PythonProcessApp(PythonWorkerSupervisor supervisor, int in
 
     public async Task RunAsync(GatewayExchange exchange)
     {
-        var payload = Encode(exchange.Environ);
-        var channel = await supervisor.AcquireAsync().ConfigureAwait(false);
-        if (!exchange.MarkRunning())
+        var (payload, length) = PythonEnviron.EncodeFrame(exchange.Environ, index);
+        try
         {
-            supervisor.Release(channel, reusable: true);
-            return;
+            var channel = await supervisor.AcquireAsync().ConfigureAwait(false);
+            if (!exchange.MarkRunning())
+            {
+                supervisor.Release(channel, reusable: true);
+                return;
+            }
+
+            await new PythonProcessRequest(supervisor, channel, exchange, target).RunAsync(payload.AsMemory(0, length)).ConfigureAwait(false);
         }
-
-        await new PythonProcessRequest(supervisor, channel, exchange, target).RunAsync(payload).ConfigureAwait(false);
-    }
-
-    /// <summary>The R frame's payload: the app's index, then the environ's text entries and its other entries (<see cref="PythonEnviron.Encode"/>).</summary>
-    private byte[] Encode(IDictionary<string, object?> environ)
-    {
-        var (strings, others) = PythonEnviron.Encode(environ);
-        var stringBytes = Encoding.UTF8.GetByteCount(strings);
-        var payload = new byte[8 + stringBytes + Encoding.UTF8.GetByteCount(others)];
-        BinaryPrimitives.WriteInt32BigEndian(payload, index);
-        BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(4), stringBytes);
-        Encoding.UTF8.GetBytes(strings, payload.AsSpan(8));
-        Encoding.UTF8.GetBytes(others, payload.AsSpan(8 + stringBytes));
-        return payload;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(payload);
+        }
     }
 
     public IEnumerable<byte[]> Invoke(IDictionary<string, object?> environ, StartResponse startResponse)
     {
-        var payload = Encode(environ);
+        var (frame, length) = PythonEnviron.EncodeFrame(environ, index);
+        var payload = frame.AsSpan(0, length).ToArray();
+        ArrayPool<byte>.Shared.Return(frame);
 
         var call = new PythonCall(
             startResponse,

@@ -234,10 +234,11 @@ internal sealed class PythonWorkerSupervisor : IDisposable
                     throw new GatewayRejectedException("The Python gateway is stopping.");
                 }
 
-                bool open;
+                PythonWorkerChannel channel;
                 try
                 {
-                    open = await _idle.Reader.WaitToReadAsync(deadline.Token).ConfigureAwait(false);
+                    // ReadAsync, not WaitToReadAsync: a channel given back wakes one waiter, the longest waiting, not all of them.
+                    channel = await _idle.Reader.ReadAsync(deadline.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -248,18 +249,14 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
                     throw new GatewayUpstreamException($"No Python worker process was free within {_acquireTimeout.TotalSeconds:0.###} s.");
                 }
-
-                if (!open)
+                catch (ChannelClosedException)
                 {
                     throw new GatewayRejectedException("The Python gateway is stopping.");
                 }
 
-                while (_idle.Reader.TryRead(out var channel))
+                if (TryTake(channel))
                 {
-                    if (TryTake(channel))
-                    {
-                        return channel;
-                    }
+                    return channel;
                 }
             }
         }
