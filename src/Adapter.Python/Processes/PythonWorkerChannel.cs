@@ -11,8 +11,13 @@ namespace Adapter;
 /// with N channels serves N requests at once, one thread each, and no channel is ever shared.
 /// </summary>
 /// <remarks>
-/// Frames from the worker are read through a <see cref="PipeReader"/>: asynchronously by a request on its own flow
-/// (<see cref="PythonProcessRequest"/>), or blocking by the start handshake and a request run on a worker thread.
+/// Frames from the worker are read through <see cref="Reader"/>: asynchronously by a request on its own flow
+/// (<see cref="PythonProcessRequest"/>), or blocking by the start handshake and a request run on a worker thread. The
+/// channel's own reader thread fills it: it blocks in the read of the worker's pipe, which the kernel ends the moment
+/// bytes arrive, and the request's relay goes on inline on that thread (the pipe's reader scheduler), writing the
+/// chunk into Kestrel's response and returning when it awaits. So a response costs one thread wake-up per read, where
+/// an asynchronous read of the pipe costs two (the socket engine's thread, then a thread-pool thread). The thread is
+/// the channel's, not a request's: it holds no request while the worker works or a client is slow.
 /// </remarks>
 internal sealed class PythonWorkerChannel : IDisposable
 {
@@ -21,8 +26,12 @@ internal sealed class PythonWorkerChannel : IDisposable
     /// <summary>A frame's header: its kind byte and its payload's length.</summary>
     public const int HeaderSize = 5;
 
+    // Bytes the reader thread takes ahead of a relay that is waiting on its client, before it stops reading the worker.
+    private const int ReadAhead = 1024 * 1024;
+
     private readonly Stream _toWorker;
     private readonly Stream _fromWorker;
+    private readonly Pipe _frames;
     private readonly PipeReader _reader;
     private readonly Action? _closeInput;
     private long _waitingSince;
@@ -34,10 +43,53 @@ internal sealed class PythonWorkerChannel : IDisposable
         _toWorker = toWorker;
 
         _fromWorker = fromWorker;
-
-        // A frame's header and a small payload (or several small frames) arrive in one read.
-        _reader = PipeReader.Create(fromWorker, new StreamPipeReaderOptions(bufferSize: 65536, minimumReadSize: 16384, leaveOpen: true));
+        _frames = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: ReadAhead,
+            resumeWriterThreshold: ReadAhead / 2,
+            minimumSegmentSize: 65536,
+            useSynchronizationContext: false));
+        _reader = _frames.Reader;
         _closeInput = closeInput;
+        new Thread(ReadWorker) { IsBackground = true, Name = $"Python worker {worker.Id} channel reader" }.Start();
+    }
+
+    /// <summary>
+    /// The channel's reader thread: reads what the worker writes into <see cref="Reader"/> until the worker's end of
+    /// the channel closes (or the channel is disposed); a relay waiting for those bytes goes on on this thread.
+    /// </summary>
+    private void ReadWorker()
+    {
+        var writer = _frames.Writer;
+        try
+        {
+            while (true)
+            {
+                // A frame's header and a small payload (or several small frames) arrive in one read.
+                var memory = writer.GetMemory(65536);
+                var count = _fromWorker.Read(memory.Span);
+                if (count == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(count);
+                var flush = writer.FlushAsync();
+                var result = flush.IsCompleted ? flush.GetAwaiter().GetResult() : flush.AsTask().GetAwaiter().GetResult();
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            // A broken channel reads as its end: the request that holds it reports the worker gone.
+        }
+
+        writer.Complete();
     }
 
     /// <summary>The frames from the worker, for the request that holds the channel.</summary>
@@ -216,6 +268,8 @@ internal sealed class PythonWorkerChannel : IDisposable
         CloseInput();
         _toWorker.Dispose();
         _reader.Complete();
+
+        // Ends the reader thread's read, if the worker has not already closed its end.
         _fromWorker.Dispose();
     }
 
