@@ -14,7 +14,6 @@ _READ_BLOCK = 65536
 _CONSTANTS = {"T": True, "F": False, "v": (1, 0)}
 _END = object()
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_NOT_IN_VALUE = re.compile("[\x00-\x1f\x7f-\U0010ffff]")
 _DIGITS = re.compile(r"[0-9]+\Z")
 _HOP_BY_HOP = frozenset((
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -34,9 +33,13 @@ def _head(status, headers):
     """Checks start_response's arguments; returns them as one NUL-separated string for .NET."""
     if type(status) is not str:
         raise TypeError("status must be a str, not %s" % type(status).__name__)
-    if (len(status) < 3 or not status[:3].isdigit() or not status[:3].isascii() or status[0] == "0"
-            or (len(status) > 3 and status[3] != " ") or _NOT_IN_VALUE.search(status)):
-        raise ValueError("invalid status %r: expected three digits (100 to 999), a space and a reason phrase" % status)
+    if status not in _CHECKED_STATUSES:
+        if (len(status) < 3 or not status[:3].isdigit() or not status[:3].isascii() or status[0] == "0"
+                or (len(status) > 3 and status[3] != " ") or not _printable(status)):
+            raise ValueError(
+                "invalid status %r: expected three digits (100 to 999), a space and a reason phrase" % status)
+        if len(_CHECKED_STATUSES) < _CHECKED_LIMIT:
+            _CHECKED_STATUSES.add(status)
     if type(headers) is not list:
         raise TypeError("response headers must be a list, not %s" % type(headers).__name__)
     parts = [status]
@@ -47,20 +50,47 @@ def _head(status, headers):
         name, value = header
         if type(name) is not str or type(value) is not str:
             raise TypeError("response header name and value must be str: %r" % (header,))
-        if not _TOKEN.match(name):
-            raise ValueError("invalid response header name %r: header names must be HTTP tokens" % name)
-        if _NOT_IN_VALUE.search(value):
-            raise ValueError("response header %r holds a control character (CR, LF or other), refused against header injection, or a character outside ASCII, which the server cannot send (encode it, e.g. RFC 8187 or percent-encoding): %r" % (name, value))
-        lower = name.lower()
-        if lower in _HOP_BY_HOP:
-            raise ValueError("response header %r is hop-by-hop; the server manages the connection and framing" % name)
+        lower = _CHECKED_NAMES.get(name)
+        if lower is None:
+            lower = _check_name(name, value)
+        elif not _printable(value):
+            raise ValueError(_BAD_VALUE % (name, value))
         if lower == "content-length":
             if length_seen or not _DIGITS.match(value):
                 raise ValueError("response header 'Content-Length' has an invalid or repeated value %r" % value)
             length_seen = True
-        parts.append(name)
-        parts.append(value)
+        parts += header
     return "\0".join(parts)
+
+
+_BAD_VALUE = ("response header %r holds a control character (CR, LF or other), refused against header injection, or "
+              "a character outside ASCII, which the server cannot send (encode it, e.g. RFC 8187 or percent-encoding): "
+              "%r")
+
+# Statuses and header names already accepted (a name maps to its lower case): an app sends the same few each time,
+# and a look-up costs less than the checks. Bounded, so an app making names up cannot grow them without end.
+_CHECKED_STATUSES = set()
+_CHECKED_NAMES = {}
+_CHECKED_LIMIT = 512
+
+
+def _printable(text):
+    """True when ``text`` is printable ASCII, space to tilde: no control character (CR, LF), nothing outside ASCII."""
+    return text.isascii() and text.isprintable()
+
+
+def _check_name(name, value):
+    """The checks of a header whose name was not accepted before, in their order; returns the name in lower case."""
+    if not _TOKEN.match(name):
+        raise ValueError("invalid response header name %r: header names must be HTTP tokens" % name)
+    if not _printable(value):
+        raise ValueError(_BAD_VALUE % (name, value))
+    lower = name.lower()
+    if lower in _HOP_BY_HOP:
+        raise ValueError("response header %r is hop-by-hop; the server manages the connection and framing" % name)
+    if len(_CHECKED_NAMES) < _CHECKED_LIMIT:
+        _CHECKED_NAMES[name] = lower
+    return lower
 
 
 class _HostHandler(logging.Handler):
@@ -238,10 +268,18 @@ def _environ(strings, others):
     items = iter(strings.split("\0"))
     environ = dict(zip(items, items))
     if others:
-        items = iter(others.split("\0"))
-        for key, kind in zip(items, items):
-            environ[key] = _CONSTANTS[kind]
+        constants = _OTHERS.get(others)
+        if constants is None:
+            items = iter(others.split("\0"))
+            constants = {key: _CONSTANTS[kind] for key, kind in zip(items, items)}
+            if len(_OTHERS) < _CHECKED_LIMIT:
+                _OTHERS[others] = constants
+        environ.update(constants)
     return environ
+
+
+# The second list is the same few flags for every request: decoded once each.
+_OTHERS = {}
 
 
 class _Request:

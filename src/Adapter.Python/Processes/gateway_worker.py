@@ -39,6 +39,11 @@ _PROCESS_FLAGS = {"wsgi.multithread": False, "wsgi.multiprocess": True}
 _THREADED_FLAGS = {"wsgi.multithread": True, "wsgi.multiprocess": True}
 
 
+def _needed(data):
+    """How many bytes the first frame in ``data`` takes, header included (the header's size until it is whole)."""
+    return _HEADER.size + _U32.unpack_from(data, 1)[0] if len(data) >= _HEADER.size else _HEADER.size
+
+
 class ClientGone(OSError):
     """Raised into the app when the host says its client left."""
 
@@ -48,48 +53,75 @@ class Channel:
 
     def __init__(self, read_fd, write_fd):
         self._read_fd = read_fd
-        self._buffer = bytearray()
-        self._writer = open(write_fd, "wb", buffering=65536)
+        self._write_fd = write_fd
+        # What was read past the last frame; bytes, since a read most often holds exactly one frame.
+        self._buffer = b""
+        # Frames sent with flush=False: they go out with the next flushed frame, in one write.
+        self._pending = []
         # An app's own threads may write to wsgi.errors while the request's thread sends chunks.
         self._lock = threading.Lock()
+        # Only the channel's own thread polls it (check_stop), so one poll object serves every request.
+        self._poll = select.poll()
+        self._poll.register(read_fd, select.POLLIN)
         self.stopped = False
         self.in_request = False
         self.body_sent = False
         self.index = 0
 
     def send(self, kind, payload=b"", flush=True):
-        """Writes a frame; ``flush=False`` keeps it buffered until the next flushed frame (status and headers
-        go out with the first chunk, in one write)."""
+        """Writes a frame; ``flush=False`` keeps it pending until the next flushed frame (status and headers
+        go out with the first chunk, and a list's last chunk with Z, in one write)."""
         with self._lock:
-            self._writer.write(_HEADER.pack(kind, len(payload)))
-            if payload:
-                self._writer.write(payload)
+            pending = self._pending
+            pending += _HEADER.pack(kind, len(payload)), payload
             if flush:
-                self._writer.flush()
+                self._pending = []
+                self._write(pending)
 
-    def _fill(self, size):
-        """Reads until ``size`` bytes are buffered; False at EOF."""
-        while len(self._buffer) < size:
-            data = os.read(self._read_fd, max(65536, size - len(self._buffer)))
+    def _write(self, parts):
+        written = os.writev(self._write_fd, parts)
+        if written < sum(map(len, parts)):
+            # A signal cut the write short: the rest goes out in order.
+            view = memoryview(b"".join(parts))[written:]
+            while view:
+                view = view[os.write(self._write_fd, view):]
+
+    def _fill(self):
+        """Reads until the buffer holds a whole frame; False at EOF."""
+        data = self._buffer
+        if not data:
+            # The host writes a small frame in one write: most often one read brings exactly one frame.
+            data = os.read(self._read_fd, 65536)
             if not data:
                 return False
-            self._buffer += data
+            if len(data) >= _needed(data):
+                self._buffer = data
+                return True
+        data = bytearray(data)
+        while len(data) < _needed(data):
+            more = os.read(self._read_fd, max(65536, _needed(data) - len(data)))
+            if not more:
+                self._buffer = bytes(data)
+                return False
+            data += more
+        self._buffer = bytes(data)
         return True
 
     def receive(self):
         """The next frame as (kind, payload); None at EOF."""
-        if not self._fill(_HEADER.size):
-            return None
-        kind, length = _HEADER.unpack_from(self._buffer)
-        if not self._fill(_HEADER.size + length):
-            return None
-        payload = bytes(self._buffer[_HEADER.size:_HEADER.size + length])
-        del self._buffer[:_HEADER.size + length]
-        return kind, payload
+        buffer = self._buffer
+        if len(buffer) < _needed(buffer):
+            if not self._fill():
+                return None
+            buffer = self._buffer
+        kind, length = _HEADER.unpack_from(buffer)
+        end = _HEADER.size + length
+        self._buffer = buffer[end:]
+        return kind, buffer[_HEADER.size:end]
 
     def check_stop(self):
         """True once the host asked to stop the current response (or closed the channel); never blocks long."""
-        if not self.stopped and (self._buffer or select.select([self._read_fd], [], [], 0)[0]):
+        if not self.stopped and (self._buffer or self._poll.poll(0)):
             frame = self.receive()
             if frame is None or frame[0] == b"S":
                 self.stopped = True
@@ -167,14 +199,20 @@ def _respond(channel, bridge, app, strings, others):
         channel.send(b"X", bridge._describe(error).encode("utf-8", "replace"))
         return
     try:
-        if (not channel.body_sent and response._request.head is not None
-                and _send_file(channel, response._result, response._request)):
+        result = response._result
+        if (type(result).__name__ == "FileWrapper" and not channel.body_sent and response._request.head is not None
+                and _send_file(channel, result, response._request)):
             response.close()
             channel.send(b"Z", _end())
             return
+        # A list or a tuple runs no app code while it is read: its last chunk waits for Z, and the two go out in
+        # one write (with the status and headers, for a body of one chunk).
+        last = len(result) if type(result) is list or type(result) is tuple else -1
         sent = 0
-        # The host can only have asked to stop once it has a chunk: no look at the channel before the first.
-        while not (sent and channel.check_stop()):
+        # The host can only have asked to stop once it has a chunk: no look at the channel before the first, nor
+        # after the last of a list (the host has not seen that one; what it asked after the ones before is read
+        # and ignored before the next request).
+        while not (sent and sent != last and channel.check_stop()):
             chunk = response.next()
             if type(chunk) is str:
                 # close() raised after the body went out: the host logs it, and the response completes (Z follows).
@@ -186,8 +224,8 @@ def _respond(channel, bridge, app, strings, others):
             if chunk is None:
                 break
             channel.body_sent = True
-            channel.send(b"B", chunk)
             sent += 1
+            channel.send(b"B", chunk, flush=sent != last)
         response.close()
     except BaseException as error:
         try:
