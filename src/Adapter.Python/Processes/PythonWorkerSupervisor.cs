@@ -43,8 +43,11 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private readonly DirectoryInfo _scripts;
     private readonly string[] _paths;
     private readonly Channel<object> _events = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    // Idle channels of ready workers: a worker with N threads has N entries, one per channel.
-    private readonly Channel<PythonWorkerChannel> _idle = Channel.CreateUnbounded<PythonWorkerChannel>();
+    // Idle channels of ready workers: a worker with N threads has N entries, one per channel. A channel given back
+    // to a request waiting for one goes on inline, on the thread that gave it back (usually the channel's reader,
+    // done with the last response): it only sends its request frame before it waits again, and no thread wakes for it.
+    private readonly Channel<PythonWorkerChannel> _idle = Channel.CreateUnbounded<PythonWorkerChannel>(
+        new UnboundedChannelOptions { AllowSynchronousContinuations = true });
     private readonly Timer _timer;
     private readonly Task _loop;
 
