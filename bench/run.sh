@@ -93,7 +93,7 @@ serve() {
 # The host also serves PEP 3333's hello (bench/peers/hello_wsgi.py) in-process at /pyhello, through the Python bridge.
 # This host runs Python in-process (Processes=0): the python-hello and flask-inprocess rows.
 serve host env ASPNETCORE_URLS="http://127.0.0.1:$host_port" Logging__LogLevel__Default=Warning Bench__AllocationRoute=true \
-    "$work/host/KestrelHost" --PythonGateway:Processes=0 \
+    "$work/host/KestrelHost" --PythonGateway:Processes=0 --PythonGateway:PythonExecutable=/usr/bin/python3 \
     --PythonGateway:Paths:0="$root/bench/peers" --PythonApps:/pyhello=hello_wsgi:application
 host_pid="${server_pid[host]}"
 server_pid[native]="$host_pid"

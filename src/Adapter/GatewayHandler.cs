@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -130,7 +131,20 @@ internal sealed class GatewayHandler
         }
 
         context.Request.Body = new SpooledRequestBody(spool, whole ? null : context.Request.Body);
+
+        // Read through a pipe of 64 KiB reads: the one ASP.NET Core makes for a replaced body reads 4 KiB at a time,
+        // and a worker process's read of wsgi.input is answered with what one read returns (a 1 GiB upload took
+        // 262,144 round trips to the worker where 16,384 do).
+        var spooled = PipeReader.Create(context.Request.Body, new StreamPipeReaderOptions(bufferSize: 65536, minimumReadSize: 16384, leaveOpen: true));
+        context.Features.Set<IRequestBodyPipeFeature>(new SpooledBodyPipe(spooled));
+        context.Response.OnCompleted(static reader => ((PipeReader)reader).CompleteAsync().AsTask(), spooled);
         await Run(exchange).ConfigureAwait(false);
+    }
+
+    /// <summary>The request body's pipe once the body is spooled: read from the spool (then the rest of the body) in large reads.</summary>
+    private sealed class SpooledBodyPipe(PipeReader reader) : IRequestBodyPipeFeature
+    {
+        public PipeReader Reader => reader;
     }
 
     /// <summary>A path whose decoding made a dot segment: 400 before anything else (SPEC §2).</summary>
