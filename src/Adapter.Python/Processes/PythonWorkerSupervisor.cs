@@ -23,6 +23,9 @@ namespace Adapter;
 internal sealed class PythonWorkerSupervisor : IDisposable
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(250);
+
+    // While every worker is idle and none is to start: an idle host wakes up four times less often for the tick.
+    private static readonly TimeSpan QuietTickInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
@@ -64,6 +67,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
     private int _generation;
     private int _waiting;
+    private int _quiet;
     private int _disposed;
     private volatile bool _stopping;
     private volatile PythonWorkerProcess[] _snapshot = [];
@@ -275,6 +279,12 @@ internal sealed class PythonWorkerSupervisor : IDisposable
         var worker = channel.Worker;
         if (worker.Generation == Volatile.Read(ref _generation) && !worker.HasExited && worker.TryTake(channel))
         {
+            if (Volatile.Read(ref _quiet) != 0 && Interlocked.Exchange(ref _quiet, 0) != 0)
+            {
+                // The first request after a quiet spell: its silence is watched at the usual pace again.
+                _timer.Change(TickInterval, TickInterval);
+            }
+
             return true;
         }
 
@@ -774,8 +784,10 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
     private void OnTick()
     {
+        var quiet = _pending is null && Stopwatch.GetTimestamp() >= _spawnAfter;
         foreach (var worker in _workers.ToArray())
         {
+            quiet &= worker.State == PythonWorkerState.Idle;
             var state = worker.State;
             var waiting = worker.WaitingSince;
             if (state == PythonWorkerState.Busy && _requestTimeout != Timeout.InfiniteTimeSpan && waiting != 0
@@ -795,6 +807,19 @@ internal sealed class PythonWorkerSupervisor : IDisposable
             {
                 worker.Kill();
             }
+        }
+
+        if (quiet && _workers.Count >= _processes)
+        {
+            if (Interlocked.Exchange(ref _quiet, 1) == 0)
+            {
+                _timer.Change(QuietTickInterval, QuietTickInterval);
+            }
+        }
+        else if (Interlocked.Exchange(ref _quiet, 0) != 0)
+        {
+            // A request took a worker as the spell began, unseen by it: at most one slow tick late.
+            _timer.Change(TickInterval, TickInterval);
         }
     }
 
