@@ -162,6 +162,34 @@ public sealed class StuckAppTests
         await HealthProbe.WaitForAsync(host, HttpStatusCode.OK, "Healthy");
     }
 
+    [PythonFact]
+    public async Task Worker_process_request_silent_past_the_timeout_is_answered_504_before_its_worker_is_gone()
+    {
+        // The supervisor's tick that stops the worker (SIGTERM; SIGKILL a second later, the app never returning) also
+        // ends the request's wait for its frames: the client has its 504 then, not once the process has died.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        await using var host = await PythonHost.StartAsync(
+            static (app, python) =>
+            {
+                app.MapGatewayApp("/blocked", python.Load("bridge_apps:blocked_app"));
+                app.MapGatewayApp("/pid", python.Load("worker_apps:pid_app"));
+            },
+            PythonHost.Mode(1),
+            static g => g.RequestTimeout = Timeout);
+        using (var json = System.Text.Json.JsonDocument.Parse(await host.Client.GetStringAsync("/pid")))
+        {
+            var pid = json.RootElement.GetProperty("pid").GetInt32();
+            var request = host.Client.GetAsync($"/blocked?port={((IPEndPoint)listener.LocalEndpoint).Port}");
+            using var connection = await listener.AcceptTcpClientAsync().WaitAsync(TestHost.Wait);
+
+            using var response = await request.WaitAsync(TestHost.Wait);
+            var alive = ProcessTable.IsAlive(pid);
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.True(alive, "The 504 came only once the stuck worker had been killed.");
+        }
+    }
+
     /// <summary>Two threads and a one-second timeout: the apps of pyapps/bridge_apps.py and a plain one, and /healthz.</summary>
     private static Task<TestHost> StartAsync() =>
         PythonHost.StartAsync(
