@@ -191,6 +191,9 @@ public sealed class PythonGateway : IDisposable
     /// <summary>The pool of gateway worker threads for in-process apps (worker-process requests take none of its threads).</summary>
     internal GatewayWorkerPool Pool => _pool;
 
+    /// <summary>Requests waiting for a free worker process (0 in-process).</summary>
+    internal int WaitingForWorker => _supervisor?.Waiting ?? 0;
+
     /// <summary>True when apps run in worker processes (<see cref="PythonGatewayOptions.Processes"/> ≥ 1).</summary>
     public bool UsesProcesses => _supervisor is not null;
 

@@ -209,6 +209,9 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     /// </summary>
     public bool IsFull(int queueLimit) => _idle.Reader.Count == 0 && Volatile.Read(ref _waiting) >= queueLimit;
 
+    /// <summary>Requests waiting for a free channel (<see cref="AcquireAsync"/>).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
     /// <summary>
     /// <see cref="Acquire"/> for a request on its own flow: waiting for a free channel holds no thread.
     /// </summary>

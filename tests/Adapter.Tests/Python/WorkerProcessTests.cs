@@ -75,6 +75,47 @@ public sealed class WorkerProcessTests
     }
 
     [PythonFact]
+    public async Task Requests_past_the_queue_limit_while_every_worker_is_busy_are_answered_503_at_once()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        await using var host = await PythonHost.StartAsync(
+            static (app, python) =>
+            {
+                app.MapGatewayApp("/blocked", python.Load("bridge_apps:blocked_app"));
+                app.MapGatewayApp("/pid", python.Load("worker_apps:pid_app"));
+            },
+            PythonHost.Mode(1),
+            static g => g.QueueLimit = 1);
+
+        // The only worker is held until the test hangs up; one request may wait for it, the next is refused.
+        var holding = host.Client.GetAsync($"/blocked?port={((IPEndPoint)listener.LocalEndpoint).Port}");
+        var connection = await listener.AcceptTcpClientAsync().WaitAsync(TestHost.Wait);
+        var waiting = host.Client.GetAsync("/pid");
+        var python = host.Services.GetRequiredService<PythonGateway>();
+        var deadline = DateTime.UtcNow + TestHost.Wait;
+        while (python.WaitingForWorker < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The second request never waited for the worker.");
+            await Task.Delay(10);
+        }
+
+        var refused = await host.Client.GetAsync("/pid").WaitAsync(TestHost.Wait);
+        using (refused)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+            Assert.False(waiting.IsCompleted, "The request within the limit was answered while the worker was held.");
+        }
+
+        connection.Dispose();
+        using var held = await holding.WaitAsync(TestHost.Wait);
+        using var queued = await waiting.WaitAsync(TestHost.Wait);
+        Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, queued.StatusCode);
+    }
+
+    [PythonFact]
     public async Task Worker_that_exits_before_the_headers_is_answered_502_and_replaced()
     {
         await using var host = await PythonHost.StartAsync(
