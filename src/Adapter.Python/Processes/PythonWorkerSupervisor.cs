@@ -64,6 +64,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     private TimeSpan _backoff;
     private long _lastCrash;
     private TaskCompletionSource? _stopped;
+    private bool _ending;
 
     private int _generation;
     private int _waiting;
@@ -828,6 +829,9 @@ internal sealed class PythonWorkerSupervisor : IDisposable
 
     private void OnDeadline()
     {
+        // The host is going down: no replacement is started for the workers killed here (one would only be stopped
+        // again, and the host would wait for its start).
+        _ending = true;
         foreach (var worker in _workers.ToArray())
         {
             if (worker.TryChangeState(PythonWorkerState.Busy, PythonWorkerState.Stopping))
@@ -846,7 +850,7 @@ internal sealed class PythonWorkerSupervisor : IDisposable
     /// </summary>
     private void Reconcile()
     {
-        if (_generation == 0)
+        if (_generation == 0 || _ending)
         {
             return;
         }
