@@ -39,6 +39,20 @@ internal static class PythonHost
     /// <summary>Sets the mode: 0 for in-process, N for N worker processes.</summary>
     public static Action<PythonGatewayOptions> Mode(int processes) => o => o.Processes = processes;
 
+    /// <summary>
+    /// One worker process serving <c>/blocked</c> (<c>bridge_apps:blocked_app</c>, held until the test's listener
+    /// hangs up on it) and <c>/pid</c> (<c>worker_apps:pid_app</c>).
+    /// </summary>
+    public static Task<TestHost> StartOneBlockableWorkerAsync(Action<GatewayOptions> gateway) =>
+        StartAsync(
+            static (app, python) =>
+            {
+                app.MapGatewayApp("/blocked", python.Load("bridge_apps:blocked_app"));
+                app.MapGatewayApp("/pid", python.Load("worker_apps:pid_app"));
+            },
+            Mode(1),
+            gateway);
+
     /// <summary>A host serving one app at the root.</summary>
     public static Task<TestHost> StartAsync(string target, Action<PythonGatewayOptions>? options = null) =>
         StartAsync((app, python) => app.UseGatewayApp(python.Load(target)), options);

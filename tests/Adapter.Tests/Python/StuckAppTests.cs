@@ -169,14 +169,7 @@ public sealed class StuckAppTests
         // ends the request's wait for its frames: the client has its 504 then, not once the process has died.
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        await using var host = await PythonHost.StartAsync(
-            static (app, python) =>
-            {
-                app.MapGatewayApp("/blocked", python.Load("bridge_apps:blocked_app"));
-                app.MapGatewayApp("/pid", python.Load("worker_apps:pid_app"));
-            },
-            PythonHost.Mode(1),
-            static g => g.RequestTimeout = Timeout);
+        await using var host = await PythonHost.StartOneBlockableWorkerAsync(static g => g.RequestTimeout = Timeout);
         using (var json = System.Text.Json.JsonDocument.Parse(await host.Client.GetStringAsync("/pid")))
         {
             var pid = json.RootElement.GetProperty("pid").GetInt32();

@@ -79,14 +79,7 @@ public sealed class WorkerProcessTests
     {
         using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        await using var host = await PythonHost.StartAsync(
-            static (app, python) =>
-            {
-                app.MapGatewayApp("/blocked", python.Load("bridge_apps:blocked_app"));
-                app.MapGatewayApp("/pid", python.Load("worker_apps:pid_app"));
-            },
-            PythonHost.Mode(1),
-            static g => g.QueueLimit = 1);
+        await using var host = await PythonHost.StartOneBlockableWorkerAsync(static g => g.QueueLimit = 1);
 
         // The only worker is held until the test hangs up; one request may wait for it, the next is refused.
         var holding = host.Client.GetAsync($"/blocked?port={((IPEndPoint)listener.LocalEndpoint).Port}");
