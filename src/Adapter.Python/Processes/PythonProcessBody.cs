@@ -44,7 +44,7 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
                 _prefetched = payload;
                 return this;
             case (byte)'F':
-                var file = OpenFile(payload);
+                var file = PythonProcessRequest.OpenFile(new System.Buffers.ReadOnlySequence<byte>(payload));
 
                 // Open now: the worker may close (and so delete) a temporary file.
                 worker.TrySend((byte)'A', []);
@@ -154,15 +154,6 @@ internal sealed class PythonProcessBody(PythonWorkerSupervisor supervisor, Pytho
         }
 
         worker.TrySend((byte)'D', buffer.AsSpan(0, count));
-    }
-
-    private static FileStream OpenFile(byte[] payload)
-    {
-        var offset = (long)BinaryPrimitives.ReadUInt64BigEndian(payload);
-        var path = PythonWorkerProcess.Text(payload[8..]);
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
-        file.Seek(offset, SeekOrigin.Begin);
-        return file;
     }
 
     private void Release(bool reusable)

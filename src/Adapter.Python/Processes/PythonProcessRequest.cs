@@ -233,11 +233,11 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
     {
         Span<byte> size = stackalloc byte[4];
         request.Slice(0, Math.Min(4, request.Length)).CopyTo(size);
-        var wanted = exchange.Input is null ? 0 : Math.Clamp(BinaryPrimitives.ReadInt32BigEndian(size), 1, MaxRead);
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(wanted, 1));
+        var wanted = Math.Clamp(BinaryPrimitives.ReadInt32BigEndian(size), 1, MaxRead);
+        var buffer = ArrayPool<byte>.Shared.Rent(wanted);
         try
         {
-            var count = wanted == 0 ? 0 : await _call.ReadInputAsync(buffer.AsMemory(0, wanted)).ConfigureAwait(false);
+            var count = await _call.ReadInputAsync(buffer.AsMemory(0, wanted)).ConfigureAwait(false);
             if (count < 0)
             {
                 await channel.TrySendAsync((byte)'Y', System.Text.Encoding.UTF8.GetBytes($"reading the request body failed: {_call.InputFailure!.SourceException.Message}")).ConfigureAwait(false);
@@ -323,7 +323,8 @@ internal sealed class PythonProcessRequest(PythonWorkerSupervisor supervisor, Py
     /// <summary>How a response ended: whether the channel is in step for another request, and what the request then throws.</summary>
     private readonly record struct Ending(bool Reusable, ExceptionDispatchInfo? Failure, bool ChannelEnded = false);
 
-    private static FileStream OpenFile(ReadOnlySequence<byte> payload)
+    /// <summary>Opens the file an F frame names (u64 offset, path), at its offset; both relays use it.</summary>
+    internal static FileStream OpenFile(ReadOnlySequence<byte> payload)
     {
         Span<byte> head = stackalloc byte[8];
         payload.Slice(0, 8).CopyTo(head);
