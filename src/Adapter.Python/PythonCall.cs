@@ -25,6 +25,17 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
     public System.Runtime.ExceptionServices.ExceptionDispatchInfo? InputFailure { get; private set; }
 
     /// <summary>
+    /// The first .NET failure met on the app's behalf (the body's, else a write's: the client gone), raised in Python
+    /// as an I/O error; when the app's call fails, the adapter answers as this failure does, not as an app error.
+    /// </summary>
+    public System.Runtime.ExceptionServices.ExceptionDispatchInfo? HostFailure => InputFailure ?? _outputFailure;
+
+    private System.Runtime.ExceptionServices.ExceptionDispatchInfo? _outputFailure;
+
+    /// <summary>Notes a failure of write() or start_response on the .NET side (see <see cref="HostFailure"/>).</summary>
+    public void Failed(Exception failure) => _outputFailure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure);
+
+    /// <summary>
     /// Reads the request body for wsgi.input, in both modes: the bytes read, 0 at its end, -1 once it failed (too
     /// large, malformed, cut short; kept in <see cref="InputFailure"/>, and every later read answers -1 too).
     /// </summary>

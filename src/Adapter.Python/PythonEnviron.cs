@@ -21,20 +21,7 @@ internal static class PythonEnviron
         $"Adapter/{typeof(GatewayEnviron).Assembly.GetName().Version?.ToString(3) ?? "0.0.0"} Kestrel";
 
     [ThreadStatic]
-    private static StringBuilder? t_strings;
-
-    [ThreadStatic]
-    private static StringBuilder? t_others;
-
-    /// <summary>
-    /// Encodes the environ for the bridge, which builds the dict in Python in one pass: key and value pairs
-    /// of the text entries, and key and kind pairs of the others (T, F, v), each list NUL-separated.
-    /// </summary>
-    public static (string Strings, string Others) Encode(IDictionary<string, object?> environ)
-    {
-        var (strings, others) = Build(environ);
-        return (strings.ToString(), others.ToString());
-    }
+    private static Lists? t_lists;
 
     /// <summary>
     /// The request frame's payload for a worker process, straight from the lists to UTF-8 with no string between:
@@ -77,17 +64,27 @@ internal static class PythonEnviron
         return only.Span;
     }
 
-    /// <summary>Fills the calling thread's two lists (see <see cref="Encode"/>); valid until its next call on this thread.</summary>
+    /// <summary>Fills the calling thread's two lists (see <see cref="EncodeFrame"/>); valid until its next call on this thread.</summary>
     private static (StringBuilder Strings, StringBuilder Others) Build(IDictionary<string, object?> environ)
     {
-        var (scriptName, pathInfo) = Paths(environ);
+        // Per thread and reused: a request's two lists then cost only the bytes handed to the worker.
+        var lists = t_lists ??= new Lists();
+        lists.Strings.Clear();
+        lists.Others.Clear();
+        Walk(environ, lists);
+        return (lists.Strings, lists.Others);
+    }
 
-        // Per thread and reused: a request's two lists then cost only the two strings handed to Python.
-        var strings = t_strings ??= new StringBuilder(1024);
-        var others = t_others ??= new StringBuilder(96);
-        strings.Clear();
-        others.Clear();
-        var state = (scriptName, pathInfo, strings, others);
+    /// <summary>
+    /// Hands <paramref name="sink"/> every entry Python gets, in one definition for both modes: each text entry with its
+    /// value (PEP 3333's native string: <see cref="Native"/> of it, or already native when it came from the raw
+    /// target), each flag, and wsgi.version; SERVER_SOFTWARE when the environ has none. Other .NET objects stay in .NET.
+    /// </summary>
+    public static void Walk<TSink>(IDictionary<string, object?> environ, TSink sink)
+        where TSink : class, IPythonEnvironSink
+    {
+        var (scriptName, pathInfo) = Paths(environ);
+        var state = (scriptName, pathInfo, sink);
         if (environ is GatewayEnviron live)
         {
             // The adapter's own environ is read straight from the request, not copied into a dictionary first.
@@ -104,32 +101,53 @@ internal static class PythonEnviron
         if (!environ.ContainsKey(ServerSoftwareKey))
         {
             // Some apps look for a server they know (httpbin accepts chunked bodies only then).
-            Append(strings, ServerSoftwareKey, ServerSoftware);
+            sink.Text(ServerSoftwareKey, ServerSoftware, native: true);
         }
-
-        return (strings, others);
     }
 
-    private static void Add((string? ScriptName, string? PathInfo, StringBuilder Strings, StringBuilder Others) lists, string key, object? value)
+    private static void Add<TSink>((string? ScriptName, string? PathInfo, TSink Sink) state, string key, object? value)
+        where TSink : IPythonEnvironSink
     {
         switch (value)
         {
             case string text:
-                var native = key switch
+                var raw = key switch
                 {
-                    EnvironKeys.PathInfo => lists.PathInfo ?? Native(text),
-                    EnvironKeys.ScriptName => lists.ScriptName ?? Native(text),
-                    _ => Native(text),
+                    EnvironKeys.PathInfo => state.PathInfo,
+                    EnvironKeys.ScriptName => state.ScriptName,
+                    _ => null,
                 };
-                Append(lists.Strings, key, native);
+                if (raw is null)
+                {
+                    state.Sink.Text(key, text, native: false);
+                }
+                else
+                {
+                    state.Sink.Text(key, raw, native: true);
+                }
+
                 break;
             case bool flag:
-                Append(lists.Others, key, flag ? "T" : "F");
+                state.Sink.Flag(key, flag);
                 break;
             case Version when key == EnvironKeys.WsgiVersion:
-                Append(lists.Others, key, "v");
+                state.Sink.WsgiVersion(key);
                 break;
         }
+    }
+
+    /// <summary>The worker frame's two NUL-separated lists: key and native value pairs, then key and kind pairs (T, F, v).</summary>
+    private sealed class Lists : IPythonEnvironSink
+    {
+        public StringBuilder Strings { get; } = new(1024);
+
+        public StringBuilder Others { get; } = new(96);
+
+        public void Text(string key, string value, bool native) => Append(Strings, key, native ? value : Native(value));
+
+        public void Flag(string key, bool value) => Append(Others, key, value ? "T" : "F");
+
+        public void WsgiVersion(string key) => Append(Others, key, "v");
     }
 
     private static void Append(StringBuilder list, string key, string value)

@@ -2,7 +2,6 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Python.Runtime;
 
 namespace Adapter;
 
@@ -84,7 +83,7 @@ public sealed class PythonGateway : IDisposable
         var shared = gatewayOptions?.Value ?? new GatewayOptions();
         if (resolved.Processes == 0)
         {
-            PythonDispatch.Instance.Loggers = loggerFactory;
+            PythonDispatch.Loggers = loggerFactory;
             if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.PythonExecutable, resolved.Paths))
             {
                 PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);
@@ -247,19 +246,34 @@ public sealed class PythonGateway : IDisposable
             return new PythonProcessApp(_supervisor, index, target, _pool).Invoke;
         }
 
-        PyObject app;
-        using (Py.GIL())
+        nint app;
+        using (PythonGil.Take())
         {
-            using var name = new PyString(target);
-            using var result = PythonRuntime.LoadApp.Invoke(name);
-            using var failure = result[1];
-            if (!failure.IsNone())
+            var name = CPython.Str(target);
+            var result = PythonRuntime.CallBridge("load\0"u8, name);
+            CPython.DecRef(name);
+            if (result == 0)
             {
-                throw new InvalidOperationException(
-                    $"Cannot load '{target}' in {PythonRuntime.Description} (another interpreter: {PythonInterpreter.Setting}): {failure.As<string>()}");
+                throw PythonError.Fetch();
             }
 
-            app = result[0];
+            try
+            {
+                var failure = CPython.TupleItem(result, 1);
+                if (failure != CPython.None)
+                {
+                    throw new InvalidOperationException(
+                        $"Cannot load '{target}' in {PythonRuntime.Description} (another interpreter: {PythonInterpreter.Setting}): {CPython.ToText(failure)}");
+                }
+
+                // Kept for the process's life: the app is mounted until the host stops, and CPython outlives the host.
+                app = CPython.TupleItem(result, 0);
+                CPython.IncRef(app);
+            }
+            finally
+            {
+                CPython.DecRef(result);
+            }
         }
 
         PythonGatewayLog.Loaded(_logger, target);

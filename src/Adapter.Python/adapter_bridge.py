@@ -217,6 +217,20 @@ def _describe(error):
     return "%s: %s\n%s" % (type(error).__name__, error, "".join(traceback.format_exception(error)).rstrip())
 
 
+def describe(kind, error, trace):
+    """_describe for an exception the host took off a thread (type, value and traceback apart)."""
+    if error.__traceback__ is None and trace is not None:
+        error = error.with_traceback(trace)
+    return _describe(error)
+
+
+def add_paths(paths):
+    """Puts the directories ``paths`` at the front of sys.path, in their order, each one once."""
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
 def _factory(text):
     """``create_app(...)`` with literal arguments: (name, args, kwargs); None when ``text`` is a plain name."""
     if not text.endswith(")"):
@@ -328,6 +342,12 @@ def run(app, strings, others, request_id, overrides=None):
     environ = _environ(strings, others)
     if overrides:
         environ.update(overrides)
+    return call(app, environ, request_id)
+
+
+def call(app, environ, request_id):
+    """Calls the app with ``environ`` (the CGI entries and flags; in-process, a dict the host built through the C
+    API), adding wsgi.input, wsgi.errors and wsgi.file_wrapper; returns a Response over the iterable it returned."""
     request = _Request(request_id)
     environ["wsgi.input"] = Input(request_id)
     environ["wsgi.errors"] = request.errors = Errors(request_id)

@@ -1,16 +1,15 @@
-using Python.Runtime;
-
 namespace Adapter;
 
 /// <summary>A Python WSGI callable as a <see cref="GatewayApp"/>, run on the Python worker pool.</summary>
-internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerPool pool) : IGatewayWorkerPoolOwner
+/// <remarks>Owns one reference to <paramref name="callable"/>, kept for the process's life (apps are loaded once).</remarks>
+internal sealed class PythonApp(nint callable, string target, GatewayWorkerPool pool) : IGatewayWorkerPoolOwner
 {
     public GatewayWorkerPool Pool => pool;
 
     public IEnumerable<byte[]> Invoke(IDictionary<string, object?> environ, StartResponse startResponse)
     {
         // Encoded before taking the GIL: the GIL is held only for what needs Python.
-        var (strings, others) = PythonEnviron.Encode(environ);
+        var entries = PythonEnvironDict.Fill(environ);
         var call = PythonCall.Register(
             startResponse,
             environ.TryGetValue(EnvironKeys.WsgiInput, out var input) ? input as Stream : null,
@@ -21,10 +20,8 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
         try
         {
             thread.DiscardInterrupt();
-            using var pythonStrings = new PyString(strings);
-            using var pythonOthers = new PyString(others);
-            using var id = new PyInt(call.Id);
-            body = new PythonBody(PythonRuntime.Run.Invoke(callable, pythonStrings, pythonOthers, id), call, target);
+            var response = Call(entries, call.Id);
+            body = new PythonBody(response, call, target);
 
             // The first chunk is fetched while this thread holds the GIL anyway: a one-chunk response then
             // takes the GIL twice in all (here, and for the end of the iterable), not once per step.
@@ -33,8 +30,8 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
         }
         catch (Exception ex)
         {
-            // An app that failed because the request body failed answers as that failure does (413, 400, a client gone).
-            var failure = call.InputFailure?.SourceException ?? (ex is PythonException python ? PythonAppException.From(python, target) : ex);
+            // An app that failed because the request body or a write failed answers as that failure does (413, 400, a client gone).
+            var failure = call.HostFailure?.SourceException ?? (ex is PythonError python ? PythonAppException.From(python, target) : ex);
 
             try
             {
@@ -56,5 +53,16 @@ internal sealed class PythonApp(PyObject callable, string target, GatewayWorkerP
         {
             thread.Exit();
         }
+    }
+
+    /// <summary>The bridge's <c>call(app, environ, id)</c>: the Response over the app's iterable (a new reference); the GIL must be held.</summary>
+    private nint Call(PythonEnvironDict entries, long id)
+    {
+        var dict = entries.ToDict();
+        var pythonId = CPython.Int(id);
+        var response = pythonId == 0 ? 0 : CPython.Call(PythonRuntime.Call, [callable, dict, pythonId]);
+        CPython.DecRef(pythonId);
+        CPython.DecRef(dict);
+        return response != 0 ? response : throw PythonError.Fetch();
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections;
-using Python.Runtime;
 
 namespace Adapter;
 
@@ -7,9 +6,10 @@ namespace Adapter;
 /// The Python app's iterable as the adapter's body: each chunk is fetched with the GIL held and copied out of
 /// its <c>bytes</c> object, and is sent with the GIL let go. Dispose calls the iterable's <c>close()</c> once.
 /// </summary>
-internal sealed class PythonBody(PyObject response, PythonCall call, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
+/// <remarks>Owns the reference to the bridge's Response, <paramref name="response"/>, and drops it under the GIL.</remarks>
+internal sealed class PythonBody(nint response, PythonCall call, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
 {
-    private PyObject? _response = response;
+    private nint _response = response;
     private byte[] _current = [];
     private byte[]? _prefetched;
 
@@ -38,7 +38,7 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
         }
 
         // Released at the end of the iterable (or by Dispose): nothing more to fetch.
-        if (_response is null)
+        if (_response == 0)
         {
             return false;
         }
@@ -65,44 +65,51 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
     /// <summary>The next chunk, or null at the end, when the bridge has already called close(); the GIL must be held.</summary>
     private byte[]? Fetch()
     {
-        var response = _response ?? throw new ObjectDisposedException(nameof(PythonBody));
+        var response = _response != 0 ? _response : throw new ObjectDisposedException(nameof(PythonBody));
+        var next = CPython.CallMethod(PythonRuntime.NextName, [response]);
+        if (next == 0)
+        {
+            var error = PythonError.Fetch();
+            call.HostFailure?.Throw();
+            throw PythonAppException.From(error, target);
+        }
+
         try
         {
-            using var next = response.InvokeMethod("next");
-            if (PyTuple.IsTupleType(next))
+            var type = CPython.TypeOf(next);
+            if (type == CPython.BytesType)
+            {
+                return Chunk(next) ?? End(response);
+            }
+
+            if (type == CPython.TupleType)
             {
                 // start_response was called since the last chunk: its status and headers go first.
-                using var head = next[0];
-                call.Deliver(head.As<string>());
-                using var chunk = next[1];
-                return Chunk(chunk) ?? End(response);
+                call.Deliver(CPython.ToText(CPython.TupleItem(next, 0)));
+                return Chunk(CPython.TupleItem(next, 1)) ?? End(response);
             }
 
-            if (PyString.IsStringType(next))
+            if (type == CPython.StrType)
             {
-                _closeFailure = next.As<string>();
-                return End(response);
+                _closeFailure = CPython.ToText(next);
             }
 
-            return Chunk(next) ?? End(response);
+            return End(response);
         }
-        catch (PythonException ex)
+        finally
         {
-            call.InputFailure?.Throw();
-            throw PythonAppException.From(ex, target);
+            CPython.DecRef(next);
         }
     }
 
-    private static byte[]? Chunk(PyObject chunk) =>
-#pragma warning disable CS0612 // Handle: the raw pointer, to copy the bytes without marshalling each one.
-        chunk.IsNone() ? null : PythonNative.CopyBytes(chunk.Handle);
-#pragma warning restore CS0612
+    /// <summary>A copy of the chunk, or null for None (the end); an empty chunk is an empty array.</summary>
+    private static byte[]? Chunk(nint chunk) => chunk == CPython.None ? null : CPython.BytesSpan(chunk).ToArray();
 
     /// <summary>The bridge closed the iterable at its end: release it now, under this hold of the GIL, so Dispose needs none.</summary>
-    private byte[]? End(PyObject response)
+    private byte[]? End(nint response)
     {
-        _response = null;
-        response.Dispose();
+        _response = 0;
+        CPython.DecRef(response);
         call.Dispose();
         return null;
     }
@@ -111,8 +118,8 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
 
     public void Dispose()
     {
-        var response = Interlocked.Exchange(ref _response, null);
-        if (response is null)
+        var response = Interlocked.Exchange(ref _response, 0);
+        if (response == 0)
         {
             if (Interlocked.Exchange(ref _closeFailure, null) is { } failure)
             {
@@ -131,16 +138,18 @@ internal sealed class PythonBody(PyObject response, PythonCall call, string targ
             thread.DiscardInterrupt();
 
             // Before the call is unregistered: close() flushes what the app left in wsgi.errors.
-            response.InvokeMethod("close").Dispose();
-        }
-        catch (PythonException ex)
-        {
-            throw PythonAppException.From(ex, target);
+            var result = CPython.CallMethod(PythonRuntime.CloseName, [response]);
+            if (result == 0)
+            {
+                throw PythonAppException.From(PythonError.Fetch(), target);
+            }
+
+            CPython.DecRef(result);
         }
         finally
         {
             call.Dispose();
-            response.Dispose();
+            CPython.DecRef(response);
             thread.Exit();
         }
     }

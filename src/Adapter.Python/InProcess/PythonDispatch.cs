@@ -1,57 +1,214 @@
-using Python.Runtime;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
 
 namespace Adapter;
 
 /// <summary>
-/// The one .NET object the bridge calls into, by request id: one object for the process saves wrapping a
-/// new .NET object for Python on every request.
+/// The .NET side the bridge calls, as C-level functions on one namespace object (<c>dispatch</c> in
+/// <c>adapter_bridge.py</c>): <c>Write</c>, <c>ReadInto</c>, <c>InputFailure</c>, <c>Error</c> by request id, and
+/// <c>Log</c>. Each is called with the GIL held and lets go of it exactly where it may block (the socket write, the
+/// body read, the logger), so a slow client never holds up other requests' Python.
 /// </summary>
 /// <remarks>
-/// Public members are what Python binds to; the type itself stays internal. pythonnet lets go of the GIL
-/// around every .NET method Python calls, so a socket write or a body read here never holds up other
-/// requests' Python. The bytes and bytearray objects passed in are read and filled without the GIL: the
-/// Python frame waiting on the call keeps them alive, and nothing else in Python can reach them meanwhile.
+/// A .NET failure inside one of them (the client gone during a write) is kept on the request and raised in Python as
+/// <c>OSError</c>: the app sees an I/O error, and once the app's call returns the adapter answers as that failure does
+/// (<see cref="PythonCall.HostFailure"/>), not as an app error. No .NET exception ever crosses into CPython's frames.
 /// </remarks>
-internal sealed class PythonDispatch
+internal static unsafe class PythonDispatch
 {
-    public static readonly PythonDispatch Instance = new();
+    /// <summary>Where Python's log records and output go (set by the gateway that started CPython).</summary>
+    public static ILoggerFactory? Loggers { get; set; }
 
-    /// <summary>write(data), with the status and headers first when .NET has not seen them yet.</summary>
-    public void Write(long id, string? head, PyObject data)
+    /// <summary>The namespace object handed to the bridge's <c>attach</c>; a new reference.</summary>
+    public static nint Create()
     {
-        var call = PythonCall.Find(id);
-        if (head is not null)
+        var types = CPython.Import("types");
+        if (types == 0)
         {
-            call.Deliver(head);
+            throw PythonError.Fetch();
         }
 
-#pragma warning disable CS0612 // Handle: the raw pointer, to copy the bytes without marshalling each one.
-        call.Write(PythonNative.CopyBytes(data.Handle));
-#pragma warning restore CS0612
+        var namespaceType = CPython.GetAttr(types, "SimpleNamespace\0"u8);
+        CPython.DecRef(types);
+        if (namespaceType == 0)
+        {
+            throw PythonError.Fetch();
+        }
+
+        var dispatch = CPython.Call(namespaceType, []);
+        CPython.DecRef(namespaceType);
+        if (dispatch == 0)
+        {
+            throw PythonError.Fetch();
+        }
+
+        Add(dispatch, "Write", &Write);
+        Add(dispatch, "ReadInto", &ReadInto);
+        Add(dispatch, "InputFailure", &InputFailure);
+        Add(dispatch, "Error", &Error);
+        Add(dispatch, "Log", &LogRecord);
+        return dispatch;
+    }
+
+    private static void Add(nint dispatch, string name, delegate* unmanaged<nint, nint*, nint, nint> function)
+    {
+        var item = CPython.NewFunction(CPython.Define(name, function));
+        var attribute = System.Text.Encoding.UTF8.GetBytes(name + "\0");
+        if (item == 0 || !CPython.SetAttr(dispatch, attribute, item))
+        {
+            CPython.DecRef(item);
+            throw PythonError.Fetch();
+        }
+
+        CPython.DecRef(item);
+    }
+
+    /// <summary>write(id, head, data): the status and headers first when .NET has not seen them yet (head not None).</summary>
+    [UnmanagedCallersOnly]
+    private static nint Write(nint self, nint* args, nint count)
+    {
+        PythonCall? call = null;
+        try
+        {
+            Expect(count, 3);
+            call = Find(args[0]);
+            if (args[1] != CPython.None)
+            {
+                call.Deliver(CPython.ToText(args[1]));
+            }
+
+            // Copied under the GIL: once it is let go, another thread may run the frame that owns the object.
+            var data = CPython.BytesSpan(args[2]).ToArray();
+            var state = CPython.SaveThread();
+            try
+            {
+                call.Write(data);
+            }
+            finally
+            {
+                CPython.RestoreThread(state);
+            }
+
+            return NewNone();
+        }
+        catch (Exception ex)
+        {
+            return Raise(call, ex);
+        }
     }
 
     /// <summary>
-    /// Reads the request body into a Python bytearray; 0 at its end, -1 when the body failed (too large, malformed,
-    /// cut short): the bridge then raises OSError with <see cref="InputFailure"/>, and the adapter answers as that
-    /// failure does (413, 400, a client gone) rather than as an app error.
+    /// ReadInto(id, bytearray): reads the request body into it, without the GIL; 0 at its end, -1 when the body failed
+    /// (too large, malformed, cut short): the bridge then raises OSError with <see cref="InputFailure"/>.
     /// </summary>
-    public int ReadInto(long id, PyObject buffer)
+    /// <remarks>
+    /// The bytearray is the bridge's own, fresh for the read and reachable by no other Python code, so it is neither
+    /// resized nor freed while the GIL is let go.
+    /// </remarks>
+    [UnmanagedCallersOnly]
+    private static nint ReadInto(nint self, nint* args, nint count)
     {
-#pragma warning disable CS0612
-        var (pointer, length) = PythonNative.ByteArrayStorage(buffer.Handle);
-#pragma warning restore CS0612
-        return PythonCall.Find(id).ReadInput(PythonNative.AsSpan(pointer, length));
+        try
+        {
+            Expect(count, 2);
+            var call = Find(args[0]);
+            var buffer = CPython.ByteArraySpan(args[1]);
+            fixed (byte* start = buffer)
+            {
+                var (pointer, length) = ((nint)start, buffer.Length);
+                var state = CPython.SaveThread();
+                int read;
+                try
+                {
+                    read = call.ReadInput(new Span<byte>((void*)pointer, length));
+                }
+                finally
+                {
+                    CPython.RestoreThread(state);
+                }
+
+                return CPython.Int(read);
+            }
+        }
+        catch (Exception ex)
+        {
+            return Raise(null, ex);
+        }
     }
 
-    /// <summary>Why the request body failed, for the OSError raised in the app.</summary>
-    public string InputFailure(long id) =>
-        PythonCall.Find(id).InputFailure?.SourceException.Message ?? "the request body failed";
+    /// <summary>InputFailure(id): why the request body failed, for the OSError raised in the app.</summary>
+    [UnmanagedCallersOnly]
+    private static nint InputFailure(nint self, nint* args, nint count)
+    {
+        try
+        {
+            Expect(count, 1);
+            var call = Find(args[0]);
+            return CPython.Str(call.InputFailure?.SourceException.Message ?? "the request body failed");
+        }
+        catch (Exception ex)
+        {
+            return Raise(null, ex);
+        }
+    }
 
-    /// <summary>Where Python's log records and output go (set by the gateway that started CPython).</summary>
-    public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; set; }
+    /// <summary>Error(id, text): wsgi.errors text, one write (a traceback, say) one log entry.</summary>
+    [UnmanagedCallersOnly]
+    private static nint Error(nint self, nint* args, nint count)
+    {
+        try
+        {
+            Expect(count, 2);
+            var call = Find(args[0]);
+            var text = CPython.ToText(args[1]);
+            var state = CPython.SaveThread();
+            try
+            {
+                call.Error(text);
+            }
+            finally
+            {
+                CPython.RestoreThread(state);
+            }
 
-    /// <summary>A logging record, or a line of print() or sys.stderr output.</summary>
-    public void Log(int level, string name, string text)
+            return NewNone();
+        }
+        catch (Exception ex)
+        {
+            return Raise(null, ex);
+        }
+    }
+
+    /// <summary>Log(level, name, text): a logging record, from any Python thread.</summary>
+    [UnmanagedCallersOnly]
+    private static nint LogRecord(nint self, nint* args, nint count)
+    {
+        try
+        {
+            Expect(count, 3);
+            var level = (int)CPython.AsLong(args[0]);
+            var name = CPython.ToText(args[1]);
+            var text = CPython.ToText(args[2]);
+            var state = CPython.SaveThread();
+            try
+            {
+                Log(level, name, text);
+            }
+            finally
+            {
+                CPython.RestoreThread(state);
+            }
+
+            return NewNone();
+        }
+        catch (Exception ex)
+        {
+            return Raise(null, ex);
+        }
+    }
+
+    /// <summary>A logging record, or a burst of the process's stdout or stderr.</summary>
+    public static void Log(int level, string name, string text)
     {
         if (Loggers is { } loggers)
         {
@@ -67,6 +224,32 @@ internal sealed class PythonDispatch
         }
     }
 
-    /// <summary>wsgi.errors.write(text).</summary>
-    public void Error(long id, string text) => PythonCall.Find(id).Error(text);
+    private static void Expect(nint count, int expected)
+    {
+        if (count != expected)
+        {
+            throw new ArgumentException($"expected {expected} arguments, got {count}");
+        }
+    }
+
+    /// <summary>The request registered under the id <paramref name="id"/> (a Python int).</summary>
+    private static PythonCall Find(nint id)
+    {
+        var value = CPython.AsLong(id);
+        return value == -1 && CPython.ErrorOccurred() ? throw PythonError.Fetch() : PythonCall.Find(value);
+    }
+
+    private static nint NewNone()
+    {
+        CPython.IncRef(CPython.None);
+        return CPython.None;
+    }
+
+    /// <summary>Raises <paramref name="failure"/> in Python (the GIL is held), keeping a host failure on the request.</summary>
+    private static nint Raise(PythonCall? call, Exception failure)
+    {
+        call?.Failed(failure);
+        CPython.SetError(failure is PythonError ? CPython.RuntimeError : CPython.OSError, failure.Message);
+        return 0;
+    }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
-using Python.Runtime;
 
 namespace Adapter;
 
@@ -32,7 +31,7 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
     private readonly Lock _gate = new();
     private readonly TimeSpan _timeout;
     private readonly ILogger _logger;
-    private readonly PyObject _exceptionType;
+    private readonly nint _exceptionType;
     private Thread? _thread;
     private volatile bool _disposed;
 
@@ -41,10 +40,15 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
     {
         _timeout = timeout;
         _logger = logger;
-        using (Py.GIL())
+        using (PythonGil.Take())
         {
-            using var seconds = new PyFloat(timeout.TotalSeconds);
-            _exceptionType = PythonRuntime.Bridge.InvokeMethod("timeout_error", seconds);
+            var seconds = CPython.Float(timeout.TotalSeconds);
+            _exceptionType = PythonRuntime.CallBridge("timeout_error\0"u8, seconds);
+            CPython.DecRef(seconds);
+            if (_exceptionType == 0)
+            {
+                throw PythonError.Fetch();
+            }
         }
     }
 
@@ -118,9 +122,9 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
         }
 
         // Every decref under the GIL, on this thread, which may wait for it as long as a stuck app holds it.
-        using (Py.GIL())
+        using (PythonGil.Take())
         {
-            _exceptionType.Dispose();
+            CPython.DecRef(_exceptionType);
         }
     }
 
@@ -128,7 +132,7 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
     private bool TryRaise(GatewayWorker worker, GatewayExchange exchange)
     {
         string stack;
-        using (Py.GIL())
+        using (PythonGil.Take())
         {
             // Under the GIL: the worker cannot move on to its next request's Python meanwhile.
             if (!worker.Runs(exchange) || worker.Thread is not { } thread || PythonThread.Of(thread) is not { } python)
@@ -137,14 +141,30 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
             }
 
             // Raised only while the app's own code is innermost, so it lands there and never in the bridge.
-            using var ident = new PyInt((ulong)python.Ident.Value);
-            using var frames = PythonRuntime.Bridge.InvokeMethod("app_stack", ident);
-            if (frames.IsNone())
+            var ident = CPython.UnsignedInt(python.Ident.Value);
+            var frames = PythonRuntime.CallBridge("app_stack\0"u8, ident);
+            CPython.DecRef(ident);
+            if (frames == 0)
             {
-                return false;
+                // The bridge failed to look (it never should): not raised, the watchdog replaces the worker instead.
+                CPython.ClearError();
+                return true;
             }
 
-            stack = frames.As<string>();
+            try
+            {
+                if (frames == CPython.None)
+                {
+                    return false;
+                }
+
+                stack = CPython.ToText(frames);
+            }
+            finally
+            {
+                CPython.DecRef(frames);
+            }
+
             if (!python.Interrupt(_exceptionType))
             {
                 return true;
@@ -169,9 +189,9 @@ internal sealed class PythonInterrupter : IGatewayInterrupter, IDisposable
             if (_thread is null)
             {
                 // No app ever timed out: no thread to hand the exception class to.
-                using (Py.GIL())
+                using (PythonGil.Take())
                 {
-                    _exceptionType.Dispose();
+                    CPython.DecRef(_exceptionType);
                 }
 
                 return;

@@ -1,18 +1,17 @@
 using System.Reflection;
-using Python.Runtime;
 
 namespace Adapter;
 
 /// <summary>
-/// The process's one CPython interpreter. It starts with the first <see cref="PythonGateway"/>, on a thread
-/// of its own that keeps the main thread state, and is finalized on that thread when the process exits.
+/// The process's one CPython interpreter, run through the adapter's own C-API binding (<see cref="CPython"/>). It
+/// starts with the first <see cref="PythonGateway"/>, on a thread of its own that keeps the main thread state, and is
+/// finalized on that thread when the process exits.
 /// </summary>
 /// <remarks>
-/// CPython cannot be started again in a process once finalized (pythonnet 3.2 on .NET fails in
-/// <c>Initialize</c> after <c>Shutdown</c>), so a host that stops does not finalize it: the Python worker
-/// pool joins every thread that ran Python, and the interpreter is finalized at process exit, after
-/// those threads are gone. A thread still inside Python then (a stuck app) keeps it from being
-/// finalized, so exit never hangs on it.
+/// CPython cannot be started again in a process once finalized (extension modules keep state), so a host that stops
+/// does not finalize it: the Python worker pool joins every thread that ran Python, and the interpreter is finalized
+/// at process exit, after those threads are gone. A thread still inside Python then (a stuck app) keeps it from being
+/// finalized, so exit never hangs on it. The bridge's functions are looked up once and kept for the process's life.
 /// </remarks>
 internal static class PythonRuntime
 {
@@ -21,10 +20,6 @@ internal static class PythonRuntime
     private static readonly ManualResetEventSlim Stop = new();
     private static readonly CancellationTokenSource ExitingSource = new();
     private static Thread? s_owner;
-    private static PyObject? s_bridge;
-    private static PyObject? s_run;
-    private static PyObject? s_load;
-    private static EventHandler? s_pythonnetExit;
     private static volatile bool s_threadsLeftInApps;
 
     /// <summary>The libpython the interpreter was loaded from.</summary>
@@ -32,9 +27,6 @@ internal static class PythonRuntime
 
     /// <summary>Python's <c>sys.version</c>.</summary>
     public static string? Version { get; private set; }
-
-    /// <summary>The bridge module (<c>adapter_bridge.py</c>); use it with the GIL held.</summary>
-    public static PyObject Bridge => s_bridge ?? throw new InvalidOperationException("CPython is not started.");
 
     /// <summary>
     /// Canceled as the process exits, before the interpreter is finalized: a thread that calls into Python on its own
@@ -45,11 +37,20 @@ internal static class PythonRuntime
     /// <summary>For messages: the interpreter running in-process, <c>Python 3.11.2 (/usr/bin/python3)</c>.</summary>
     public static string? Description { get; private set; }
 
-    /// <summary>The bridge's <c>run(app, environ, call)</c>.</summary>
-    public static PyObject Run => s_run ?? throw new InvalidOperationException("CPython is not started.");
+    /// <summary>The bridge module (<c>adapter_bridge.py</c>), borrowed for the process's life.</summary>
+    public static nint Bridge { get; private set; }
 
-    /// <summary>The bridge's <c>load(target)</c>: (app, None), or (None, what went wrong).</summary>
-    public static PyObject LoadApp => s_load ?? throw new InvalidOperationException("CPython is not started.");
+    /// <summary>The bridge's <c>call(app, environ, request_id)</c>.</summary>
+    public static nint Call { get; private set; }
+
+    /// <summary>The bridge's <c>describe(type, value, traceback)</c>; 0 until the bridge is loaded.</summary>
+    public static nint Describe { get; private set; }
+
+    /// <summary>The interned name <c>next</c>, the bridge Response's method the body calls for each chunk.</summary>
+    public static nint NextName { get; private set; }
+
+    /// <summary>The interned name <c>close</c>.</summary>
+    public static nint CloseName { get; private set; }
 
     /// <summary>
     /// Starts CPython once per process, from <paramref name="library"/> if set, else the libpython of the interpreter
@@ -69,21 +70,17 @@ internal static class PythonRuntime
             }
         }
 
-        using (Py.GIL())
+        string[] full = [.. paths.Select(Path.GetFullPath)];
+        using (PythonGil.Take())
         {
-            using var sys = Py.Import("sys");
-            using var path = new PyList(sys.GetAttr("path"));
-            var present = path.Select(static item => item.ToString()).ToHashSet(StringComparer.Ordinal);
-            foreach (var entry in paths.Reverse())
+            var list = CPython.NewTuple(full.Length);
+            for (var i = 0; i < full.Length; i++)
             {
-                var full = Path.GetFullPath(entry);
-                if (present.Add(full))
-                {
-                    using var index = new PyInt(0);
-                    using var item = new PyString(full);
-                    path.InvokeMethod("insert", index, item).Dispose();
-                }
+                CPython.SetTupleItem(list, i, CPython.Str(full[i]));
             }
+
+            RunBridge("add_paths\0"u8, list);
+            CPython.DecRef(list);
         }
 
         return started;
@@ -99,6 +96,28 @@ internal static class PythonRuntime
         }
     }
 
+    /// <summary>Calls the bridge's function <paramref name="name"/> with one argument; the GIL must be held.</summary>
+    /// <returns>Its result (a new reference), or null with the exception set.</returns>
+    public static nint CallBridge(ReadOnlySpan<byte> name, nint argument)
+    {
+        var function = CPython.GetAttr(Bridge, name);
+        if (function == 0)
+        {
+            return 0;
+        }
+
+        var result = CPython.Call(function, [argument]);
+        CPython.DecRef(function);
+        return result;
+    }
+
+    /// <summary><see cref="CallBridge"/> for its effect; throws <see cref="PythonError"/> when it raised.</summary>
+    private static void RunBridge(ReadOnlySpan<byte> name, nint argument)
+    {
+        var result = CallBridge(name, argument);
+        CPython.DecRef(result != 0 ? result : throw PythonError.Fetch());
+    }
+
     private static void Start(string library, PythonInterpreter? interpreter)
     {
         Exception? failure = null;
@@ -108,26 +127,21 @@ internal static class PythonRuntime
             nint mainState;
             try
             {
-                Runtime.PythonDLL = library;
-                PythonNative.Load(library);
+                CPython.Load(library);
                 if (interpreter is not null)
                 {
                     // CPython finds its prefix, its site-packages (a virtualenv's pyvenv.cfg included) and sys.executable
                     // from the program name: the interpreter's own, so the apps see what that python3 sees.
-                    PythonEngine.ProgramName = interpreter.Executable;
+                    CPython.SetProgramName(interpreter.Executable);
                 }
 
                 // Before CPython opens its sys.stdout and sys.stderr over fd 1 and 2.
-                PythonStdio.Capture(PythonDispatch.Instance.Log);
-                PythonEngine.Initialize();
+                PythonStdio.Capture(PythonDispatch.Log);
+                CPython.Initialize();
                 LoadBridge();
-                using (var sys = Py.Import("sys"))
-                {
-                    Version = sys.GetAttr("version").ToString();
-                    Description = interpreter?.Description ?? $"Python {Version?.Split(' ')[0]} ({sys.GetAttr("executable")}, from {library})";
-                }
-
-                mainState = PythonEngine.BeginAllowThreads();
+                Version = SysText("version\0"u8);
+                Description = interpreter?.Description ?? $"Python {Version?.Split(' ')[0]} ({SysText("executable\0"u8)}, from {library})";
+                mainState = CPython.SaveThread();
             }
             catch (Exception ex)
             {
@@ -138,15 +152,10 @@ internal static class PythonRuntime
 
             ready.Set();
             Stop.Wait();
-            PythonEngine.EndAllowThreads(mainState);
-            s_run?.Dispose();
-            s_load?.Dispose();
-            s_bridge?.Dispose();
-            PythonEngine.Shutdown();
 
-            // pythonnet let go of the GIL; this thread's state is the interpreter's main one, which finalizing needs.
-            PythonNative.EnsureGil();
-            PythonNative.FinalizeInterpreter();
+            // This thread's state is the interpreter's main one, which finalizing needs.
+            CPython.RestoreThread(mainState);
+            CPython.FinalizeEx();
         })
         {
             IsBackground = true,
@@ -161,28 +170,28 @@ internal static class PythonRuntime
 
         Library = library;
         s_owner = owner;
-        DetachPythonnetExitHandler();
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => FinalizeAtExit();
     }
 
-    /// <summary>
-    /// pythonnet shuts CPython down from its own process-exit handler, on the exiting thread, whether or not other
-    /// threads are still inside Python: with apps spinning there, that swaps thread states under them and CPython
-    /// aborts ("Fatal Python error: eval_frame_handle_pending: tstate mix-up"). The adapter's own handler
-    /// (<see cref="FinalizeAtExit"/>) shuts down only once every thread that ran Python has ended, so pythonnet's is
-    /// taken off. pythonnet exposes no switch for it: the handler is found by name.
-    /// </summary>
-    private static void DetachPythonnetExitHandler()
+    /// <summary>A text attribute of <c>sys</c>; the GIL must be held.</summary>
+    private static string? SysText(ReadOnlySpan<byte> name)
     {
-        foreach (var type in typeof(PythonEngine).Assembly.GetTypes())
+        var sys = CPython.Import("sys");
+        var value = sys == 0 ? 0 : CPython.GetAttr(sys, name);
+        CPython.DecRef(sys);
+        if (value == 0)
         {
-            var method = type.GetMethod("OnProcessExit", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static, [typeof(object), typeof(EventArgs)]);
-            if (method is not null)
-            {
-                var handler = (EventHandler)Delegate.CreateDelegate(typeof(EventHandler), method);
-                AppDomain.CurrentDomain.ProcessExit -= handler;
-                s_pythonnetExit = handler;
-            }
+            CPython.ClearError();
+            return null;
+        }
+
+        try
+        {
+            return CPython.ToText(value);
+        }
+        finally
+        {
+            CPython.DecRef(value);
         }
     }
 
@@ -191,15 +200,31 @@ internal static class PythonRuntime
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("adapter_bridge.py")
             ?? throw new InvalidOperationException("The adapter_bridge.py resource is missing.");
         using var reader = new StreamReader(stream);
-        var source = reader.ReadToEnd();
-        // Named, so its frames in a traceback say where they are (File "none" otherwise).
-        s_bridge = PyModule.FromString("adapter_bridge", source, "adapter_bridge.py");
-        s_run = s_bridge.GetAttr("run");
-        s_load = s_bridge.GetAttr("load");
-        using var dispatch = PyObject.FromManagedObject(PythonDispatch.Instance);
-        s_bridge.InvokeMethod("attach", dispatch).Dispose();
-        using var log = dispatch.GetAttr("Log");
-        s_bridge.InvokeMethod("capture_output", log).Dispose();
+
+        // Named, so its frames in a traceback say where they are.
+        var bridge = CPython.ExecModule("adapter_bridge", reader.ReadToEnd(), "adapter_bridge.py");
+        if (bridge == 0)
+        {
+            throw PythonError.Fetch();
+        }
+
+        Bridge = bridge;
+        Describe = Function("describe\0"u8);
+        Call = Function("call\0"u8);
+        NextName = CPython.Intern("next");
+        CloseName = CPython.Intern("close");
+        var dispatch = PythonDispatch.Create();
+        RunBridge("attach\0"u8, dispatch);
+        var log = CPython.GetAttr(dispatch, "Log\0"u8);
+        CPython.DecRef(dispatch);
+        RunBridge("capture_output\0"u8, log);
+        CPython.DecRef(log);
+    }
+
+    private static nint Function(ReadOnlySpan<byte> name)
+    {
+        var function = CPython.GetAttr(Bridge, name);
+        return function == 0 ? throw PythonError.Fetch() : function;
     }
 
     /// <summary>A pool stopped with threads still inside Python apps: finalizing is not safe, and waiting for them is pointless.</summary>
@@ -233,8 +258,6 @@ internal static class PythonRuntime
             }
         }
 
-        // Every thread that ran Python has ended: pythonnet's own exit work is safe now, in the order it had.
-        s_pythonnetExit?.Invoke(null, EventArgs.Empty);
         Stop.Set();
 
         // Bounded: finalizing waits for the app's own non-daemon Python threads, which may never end.

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Python.Runtime;
 
 namespace Adapter;
 
@@ -40,12 +39,10 @@ internal sealed class PythonThread
     /// call raises it once the call returns). The GIL must be held, by another thread.
     /// </summary>
     /// <returns>False when the thread has no Python state any more.</returns>
-    public bool Interrupt(PyObject exceptionType)
+    public bool Interrupt(nint exceptionType)
     {
         _interrupted = true;
-#pragma warning disable CS0612 // Handle: the raw pointer SetAsyncExc takes.
-        return PythonNative.SetAsyncExc(Ident, exceptionType.Handle) == 1;
-#pragma warning restore CS0612
+        return CPython.SetAsyncExc(Ident, exceptionType) == 1;
     }
 
     /// <summary>
@@ -57,7 +54,7 @@ internal sealed class PythonThread
         if (_interrupted)
         {
             _interrupted = false;
-            PythonNative.SetAsyncExc(Ident, 0);
+            CPython.SetAsyncExc(Ident, 0);
         }
     }
 
@@ -67,10 +64,10 @@ internal sealed class PythonThread
 
         // PyGILState_Ensure creates this thread's state; its matching release never comes, so the state lives
         // as long as the thread. Releasing the GIL keeps the state.
-        PythonNative.EnsureGil();
-        var state = new PythonThread { Ident = PythonNative.ThreadIdent() };
+        CPython.GilStateEnsure();
+        var state = new PythonThread { Ident = CPython.ThreadIdent() };
         ByThread.AddOrUpdate(Thread.CurrentThread, state);
-        state._saved = PythonEngine.BeginAllowThreads();
+        state._saved = CPython.SaveThread();
         return state;
     }
 
@@ -79,7 +76,7 @@ internal sealed class PythonThread
     {
         if (_depth++ == 0)
         {
-            PythonEngine.EndAllowThreads(_saved);
+            CPython.RestoreThread(_saved);
         }
     }
 
@@ -88,7 +85,7 @@ internal sealed class PythonThread
     {
         if (--_depth == 0)
         {
-            _saved = PythonEngine.BeginAllowThreads();
+            _saved = CPython.SaveThread();
         }
     }
 }

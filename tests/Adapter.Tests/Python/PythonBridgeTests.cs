@@ -235,7 +235,8 @@ public sealed class PythonBridgeTests
             names.Add(await host.Client.GetStringAsync("/"));
         }
 
-        Assert.All(names, static name => Assert.StartsWith("Gateway python worker ", name));
+        // "Gateway python worker N", as the OS keeps it (15 bytes), and the thread's id.
+        Assert.All(names, static name => Assert.StartsWith("Gateway python ", name));
         Assert.InRange(names.Count, 1, 2);
     }
 
