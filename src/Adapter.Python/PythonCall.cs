@@ -100,8 +100,9 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
             : throw new InvalidOperationException("The request has ended; its write, wsgi.input and wsgi.errors are no longer usable.");
 
     /// <summary>
-    /// Hands the status and headers start_response accepted (checked in Python already) to the adapter. A
-    /// later head replaces an earlier one, as start_response with exc_info does before the body starts.
+    /// Hands the status and headers start_response accepted (checked in Python already) to the adapter, as one text:
+    /// the status and each name and value, NUL-separated. A later head replaces an earlier one, as start_response
+    /// with exc_info does before the body starts.
     /// </summary>
     public void Deliver(string head)
     {
@@ -112,14 +113,28 @@ internal sealed class PythonCall(StartResponse startResponse, Stream? input, Tex
             headers.Add((parts[i], parts[i + 1]));
         }
 
-        _write = startResponse(parts[0], headers, _delivered ? new ReplacedHead() : null);
+        Start(parts[0], headers, _delivered ? new ReplacedHead() : null);
+    }
+
+    /// <summary>The adapter's start_response (which checks the status and headers and throws what it refuses).</summary>
+    public void Start(string status, List<(string Name, string Value)> headers, Exception? excInfo)
+    {
+        _write = startResponse(status, headers, excInfo);
         _delivered = true;
     }
+
+    /// <summary>Whether the app has handed over body bytes (a non-empty chunk or write): past it, close()'s failure no longer changes the response.</summary>
+    public bool BodyStarted { get; set; }
 
     /// <summary>write(data): sends at once.</summary>
     public void Write(byte[] data)
     {
         var write = _write ?? throw new InvalidOperationException("write() was called before start_response().");
+        if (data.Length > 0)
+        {
+            BodyStarted = true;
+        }
+
         write(data);
     }
 

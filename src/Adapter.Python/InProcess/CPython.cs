@@ -66,6 +66,11 @@ internal static unsafe partial class CPython
     private static delegate* unmanaged<byte*, nint, byte*, nint> s_execCodeModule;
     private static delegate* unmanaged<byte*, nint> s_importModule;
     private static delegate* unmanaged<nint, nint, nint, nint> s_cFunctionNew;
+    private static delegate* unmanaged<nint, nint> s_tupleSize;
+    private static delegate* unmanaged<nint, nint> s_listSize;
+    private static delegate* unmanaged<nint, nint, nint> s_listGetItem;
+    private static delegate* unmanaged<nint, ulong> s_typeGetFlags;
+    private static delegate* unmanaged<nint, nint> s_objectRepr;
 
     /// <summary><c>None</c> (borrowed, immortal for the adapter's purposes: it is never decref'd here).</summary>
     public static nint None { get; private set; }
@@ -90,6 +95,15 @@ internal static unsafe partial class CPython
 
     /// <summary><c>OSError</c> (borrowed).</summary>
     public static nint OSError { get; private set; }
+
+    /// <summary><c>TypeError</c> (borrowed).</summary>
+    public static nint TypeError { get; private set; }
+
+    /// <summary><c>ValueError</c> (borrowed).</summary>
+    public static nint ValueError { get; private set; }
+
+    /// <summary><c>AssertionError</c> (borrowed).</summary>
+    public static nint AssertionError { get; private set; }
 
     /// <summary><c>RuntimeError</c> (borrowed).</summary>
     public static nint RuntimeError { get; private set; }
@@ -156,6 +170,11 @@ internal static unsafe partial class CPython
         s_execCodeModule = (delegate* unmanaged<byte*, nint, byte*, nint>)Export("PyImport_ExecCodeModuleEx");
         s_importModule = (delegate* unmanaged<byte*, nint>)Export("PyImport_ImportModule");
         s_cFunctionNew = (delegate* unmanaged<nint, nint, nint, nint>)Export("PyCFunction_NewEx");
+        s_tupleSize = (delegate* unmanaged<nint, nint>)Export("PyTuple_Size");
+        s_listSize = (delegate* unmanaged<nint, nint>)Export("PyList_Size");
+        s_listGetItem = (delegate* unmanaged<nint, nint, nint>)Export("PyList_GetItem");
+        s_typeGetFlags = (delegate* unmanaged<nint, ulong>)Export("PyType_GetFlags");
+        s_objectRepr = (delegate* unmanaged<nint, nint>)Export("PyObject_Repr");
 
         // Objects the library exports as data: the address of the symbol is the object.
         None = Export("_Py_NoneStruct");
@@ -168,6 +187,9 @@ internal static unsafe partial class CPython
 
         // Exception classes are exported as pointers to them.
         OSError = *(nint*)Export("PyExc_OSError");
+        TypeError = *(nint*)Export("PyExc_TypeError");
+        ValueError = *(nint*)Export("PyExc_ValueError");
+        AssertionError = *(nint*)Export("PyExc_AssertionError");
         RuntimeError = *(nint*)Export("PyExc_RuntimeError");
         StopIteration = *(nint*)Export("PyExc_StopIteration");
     }
@@ -411,22 +433,84 @@ internal static unsafe partial class CPython
         }
     }
 
-    /// <summary>A new built-in function object calling <paramref name="definition"/> (a <c>PyMethodDef</c> that outlives it).</summary>
-    public static nint NewFunction(MethodDefinition* definition) => s_cFunctionNew((nint)definition, 0, 0);
+    /// <summary>
+    /// A new built-in function object calling <paramref name="definition"/> (a <c>PyMethodDef</c> that outlives it), which
+    /// gets <paramref name="self"/> (kept alive by the function) as its first argument.
+    /// </summary>
+    public static nint NewFunction(MethodDefinition* definition, nint self = 0) => s_cFunctionNew((nint)definition, self, 0);
+
+    /// <summary>PyTuple_Size.</summary>
+    public static nint TupleSize(nint tuple) => s_tupleSize(tuple);
+
+    /// <summary>PyList_Size.</summary>
+    public static nint ListSize(nint list) => s_listSize(list);
+
+    /// <summary>PyList_GetItem: a borrowed reference.</summary>
+    public static nint ListItem(nint list, nint index) => s_listGetItem(list, index);
+
+    /// <summary>Whether the object's type has the <c>tp_flags</c> bit <paramref name="flag"/> (a subclass check for built-in types).</summary>
+    public static bool HasFlag(nint item, ulong flag) => (s_typeGetFlags(TypeOf(item)) & flag) != 0;
+
+    /// <summary>Whether the object is a <c>bytes</c> (or a subclass of it).</summary>
+    public static bool IsBytes(nint item) => TypeOf(item) == BytesType || HasFlag(item, 1UL << 27);
+
+    /// <summary>The object's type's name, for messages.</summary>
+    public static string TypeName(nint item)
+    {
+        var name = GetAttr(TypeOf(item), "__name__\0"u8);
+        if (name == 0)
+        {
+            ClearError();
+            return "?";
+        }
+
+        try
+        {
+            return ToText(name);
+        }
+        finally
+        {
+            DecRef(name);
+        }
+    }
+
+    /// <summary><c>repr()</c> of the object, for messages.</summary>
+    public static string Repr(nint item)
+    {
+        var text = s_objectRepr(item);
+        if (text == 0)
+        {
+            ClearError();
+            return "?";
+        }
+
+        try
+        {
+            return ToText(text);
+        }
+        finally
+        {
+            DecRef(text);
+        }
+    }
 
     /// <summary>
     /// A <c>PyMethodDef</c> for a METH_FASTCALL function, in memory that is never freed (CPython keeps pointing at it);
     /// <paramref name="function"/> is an <c>[UnmanagedCallersOnly]</c> method taking (self, args, count).
     /// </summary>
-    public static MethodDefinition* Define(string name, delegate* unmanaged<nint, nint*, nint, nint> function)
+    public static MethodDefinition* Define(string name, delegate* unmanaged<nint, nint*, nint, nint> function) =>
+        Define(name, (delegate* unmanaged<nint, nint*, nint, nint, nint>)function, MethFastCall);
+
+    /// <summary>A <c>PyMethodDef</c> with the calling convention <paramref name="flags"/> (METH_FASTCALL | METH_KEYWORDS, say).</summary>
+    public static MethodDefinition* Define(string name, delegate* unmanaged<nint, nint*, nint, nint, nint> function, int flags)
     {
         var definition = (MethodDefinition*)NativeMemory.AllocZeroed((nuint)sizeof(MethodDefinition));
         var bytes = Utf8Z(name);
         var text = (byte*)NativeMemory.Alloc((nuint)bytes.Length);
         bytes.CopyTo(new Span<byte>(text, bytes.Length));
         definition->Name = text;
-        definition->Function = function;
-        definition->Flags = MethFastCall;
+        definition->Function = (nint)function;
+        definition->Flags = flags;
         return definition;
     }
 
@@ -449,7 +533,7 @@ internal static unsafe partial class CPython
     public struct MethodDefinition
     {
         public byte* Name;
-        public delegate* unmanaged<nint, nint*, nint, nint> Function;
+        public nint Function;
         public int Flags;
         public byte* Doc;
     }

@@ -20,8 +20,7 @@ internal sealed class PythonApp(nint callable, string target, GatewayWorkerPool 
         try
         {
             thread.DiscardInterrupt();
-            var response = Call(entries, call.Id);
-            body = new PythonBody(response, call, target);
+            body = Call(entries, call);
 
             // The first chunk is fetched while this thread holds the GIL anyway: a one-chunk response then
             // takes the GIL twice in all (here, and for the end of the iterable), not once per step.
@@ -55,14 +54,45 @@ internal sealed class PythonApp(nint callable, string target, GatewayWorkerPool 
         }
     }
 
-    /// <summary>The bridge's <c>call(app, environ, id)</c>: the Response over the app's iterable (a new reference); the GIL must be held.</summary>
-    private nint Call(PythonEnvironDict entries, long id)
+    /// <summary>Calls the app with the environ and a C-level start_response; the GIL must be held.</summary>
+    /// <returns>The body over the iterable the app returned.</returns>
+    /// <exception cref="PythonError">The app raised (wsgi.errors flushed already).</exception>
+    private PythonBody Call(PythonEnvironDict entries, PythonCall call)
     {
-        var dict = entries.ToDict();
-        var pythonId = CPython.Int(id);
-        var response = pythonId == 0 ? 0 : CPython.Call(PythonRuntime.Call, [callable, dict, pythonId]);
-        CPython.DecRef(pythonId);
-        CPython.DecRef(dict);
-        return response != 0 ? response : throw PythonError.Fetch();
+        var id = CPython.Int(call.Id);
+        var input = CPython.Call(PythonRuntime.InputType, [id]);
+        var errors = CPython.Call(PythonRuntime.ErrorsType, [id]);
+        var startResponse = PythonStartResponse.Create(id);
+        CPython.DecRef(id);
+        nint result = 0;
+        if (input != 0 && errors != 0 && startResponse != 0)
+        {
+            var dict = entries.ToDict(input, errors);
+            result = CPython.Call(callable, [dict, startResponse]);
+            CPython.DecRef(dict);
+        }
+
+        CPython.DecRef(input);
+        CPython.DecRef(startResponse);
+        if (result != 0)
+        {
+            return new PythonBody(result, errors, call, target);
+        }
+
+        var failure = PythonError.Fetch();
+        if (errors != 0)
+        {
+            // What the app wrote to wsgi.errors before it raised, as the iterable's close() would have flushed it.
+            var flushed = CPython.CallMethod(PythonRuntime.FlushName, [errors]);
+            if (flushed == 0)
+            {
+                CPython.ClearError();
+            }
+
+            CPython.DecRef(flushed);
+            CPython.DecRef(errors);
+        }
+
+        throw failure;
     }
 }

@@ -3,18 +3,24 @@ using System.Collections;
 namespace Adapter;
 
 /// <summary>
-/// The Python app's iterable as the adapter's body: each chunk is fetched with the GIL held and copied out of
-/// its <c>bytes</c> object, and is sent with the GIL let go. Dispose calls the iterable's <c>close()</c> once.
+/// The Python app's iterable as the adapter's body, walked with <c>PyIter_Next</c>: each chunk is fetched with the GIL
+/// held and copied out of its <c>bytes</c> object, and is sent with the GIL let go. The iterable's <c>close()</c> is
+/// called exactly once, at its end or by Dispose, and wsgi.errors is flushed after it.
 /// </summary>
-/// <remarks>Owns the reference to the bridge's Response, <paramref name="response"/>, and drops it under the GIL.</remarks>
-internal sealed class PythonBody(nint response, PythonCall call, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
+/// <remarks>
+/// Owns its references (the app's iterable, its iterator, the request's wsgi.errors) and drops them with the GIL held,
+/// on the worker thread, never on the finalizer's.
+/// </remarks>
+internal sealed class PythonBody(nint result, nint errors, PythonCall call, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
 {
-    private nint _response = response;
+    private nint _result = result;
+    private nint _errors = errors;
+    private nint _iterator;
     private byte[] _current = [];
     private byte[]? _prefetched;
 
-    // What the iterable's close() raised after the body went out (the bridge's description, with the traceback):
-    // thrown by Dispose, so the adapter logs it as any failed close and the response still completes.
+    // What the iterable's close() raised after the body went out (the description, with the traceback): thrown by
+    // Dispose, so the adapter logs it as any failed close and the response still completes.
     private string? _closeFailure;
 
     public byte[] Current => _current;
@@ -38,7 +44,7 @@ internal sealed class PythonBody(nint response, PythonCall call, string target) 
         }
 
         // Released at the end of the iterable (or by Dispose): nothing more to fetch.
-        if (_response == 0)
+        if (_result == 0)
         {
             return false;
         }
@@ -62,64 +68,124 @@ internal sealed class PythonBody(nint response, PythonCall call, string target) 
         }
     }
 
-    /// <summary>The next chunk, or null at the end, when the bridge has already called close(); the GIL must be held.</summary>
+    /// <summary>The next chunk, or null at the end (the iterable closed and released); the GIL must be held.</summary>
     private byte[]? Fetch()
     {
-        var response = _response != 0 ? _response : throw new ObjectDisposedException(nameof(PythonBody));
-        var next = CPython.CallMethod(PythonRuntime.NextName, [response]);
-        if (next == 0)
+        if (_result == 0)
         {
-            var error = PythonError.Fetch();
-            call.HostFailure?.Throw();
-            throw PythonAppException.From(error, target);
+            throw new ObjectDisposedException(nameof(PythonBody));
+        }
+
+        if (_iterator == 0)
+        {
+            _iterator = CPython.GetIter(_result);
+            if (_iterator == 0)
+            {
+                throw Failure();
+            }
+        }
+
+        var item = CPython.IterNext(_iterator);
+        if (item == 0)
+        {
+            return CPython.ErrorOccurred() ? throw Failure() : End();
         }
 
         try
         {
-            var type = CPython.TypeOf(next);
-            if (type == CPython.BytesType)
+            if (!CPython.IsBytes(item))
             {
-                return Chunk(next) ?? End(response);
+                CPython.SetError(CPython.TypeError, $"the app yielded {CPython.TypeName(item)}; every chunk must be bytes");
+                throw Failure();
             }
 
-            if (type == CPython.TupleType)
+            var chunk = CPython.BytesSpan(item).ToArray();
+            if (chunk.Length > 0)
             {
-                // start_response was called since the last chunk: its status and headers go first.
-                call.Deliver(CPython.ToText(CPython.TupleItem(next, 0)));
-                return Chunk(CPython.TupleItem(next, 1)) ?? End(response);
+                call.BodyStarted = true;
             }
 
-            if (type == CPython.StrType)
-            {
-                _closeFailure = CPython.ToText(next);
-            }
-
-            return End(response);
+            return chunk;
         }
         finally
         {
-            CPython.DecRef(next);
+            CPython.DecRef(item);
         }
     }
 
-    /// <summary>A copy of the chunk, or null for None (the end); an empty chunk is an empty array.</summary>
-    private static byte[]? Chunk(nint chunk) => chunk == CPython.None ? null : CPython.BytesSpan(chunk).ToArray();
-
-    /// <summary>The bridge closed the iterable at its end: release it now, under this hold of the GIL, so Dispose needs none.</summary>
-    private byte[]? End(nint response)
+    /// <summary>The pending Python exception as the request's failure: the host's own when the app failed because of it.</summary>
+    private Exception Failure()
     {
-        _response = 0;
-        CPython.DecRef(response);
-        call.Dispose();
+        var error = PythonError.Fetch();
+        call.HostFailure?.Throw();
+        return PythonAppException.From(error, target);
+    }
+
+    /// <summary>
+    /// The iterable ended: closes it, under this hold of the GIL, so Dispose needs none. A close() that raises once body
+    /// bytes went out cannot change the response any more (gunicorn completes it too): kept for Dispose to report.
+    /// Before any body it fails the request, a 500.
+    /// </summary>
+    private byte[]? End()
+    {
+        var failure = Close();
+        Release();
+        if (failure is not null)
+        {
+            if (!call.BodyStarted)
+            {
+                throw PythonAppException.From(failure, target);
+            }
+
+            _closeFailure = failure.Description;
+        }
+
         return null;
+    }
+
+    /// <summary>The iterable's close(), if it has one, then wsgi.errors' flush; what failed first, or null.</summary>
+    private PythonError? Close()
+    {
+        PythonError? failure = null;
+        var close = CPython.GetAttr(_result, "close\0"u8);
+        if (close == 0)
+        {
+            // No close(): nothing to call (AttributeError, as getattr with a default takes it).
+            CPython.ClearError();
+        }
+        else
+        {
+            var closed = CPython.Call(close, []);
+            CPython.DecRef(close);
+            failure = closed == 0 ? PythonError.Fetch() : Drop(closed);
+        }
+
+        // What the app wrote to wsgi.errors without ending its line; before the call is unregistered.
+        var flushed = CPython.CallMethod(PythonRuntime.FlushName, [_errors]);
+        return failure ?? (flushed == 0 ? PythonError.Fetch() : Drop(flushed));
+    }
+
+    private static PythonError? Drop(nint item)
+    {
+        CPython.DecRef(item);
+        return null;
+    }
+
+    /// <summary>Drops every reference and unregisters the request; the GIL must be held.</summary>
+    private void Release()
+    {
+        CPython.DecRef(_iterator);
+        CPython.DecRef(_result);
+        CPython.DecRef(_errors);
+        _iterator = _result = _errors = 0;
+        call.Dispose();
     }
 
     public void Reset() => throw new NotSupportedException();
 
     public void Dispose()
     {
-        var response = Interlocked.Exchange(ref _response, 0);
-        if (response == 0)
+        if (_result == 0)
         {
             if (Interlocked.Exchange(ref _closeFailure, null) is { } failure)
             {
@@ -134,22 +200,16 @@ internal sealed class PythonBody(nint response, PythonCall call, string target) 
         try
         {
             // An interrupt that has not landed yet (the app left Python just as its request timed out) would land in
-            // the bridge before the iterable's close() is called: taken back, so close() runs, once.
+            // close() itself: taken back, so close() runs, once.
             thread.DiscardInterrupt();
-
-            // Before the call is unregistered: close() flushes what the app left in wsgi.errors.
-            var result = CPython.CallMethod(PythonRuntime.CloseName, [response]);
-            if (result == 0)
+            if (Close() is { } failure)
             {
-                throw PythonAppException.From(PythonError.Fetch(), target);
+                throw PythonAppException.From(failure, target);
             }
-
-            CPython.DecRef(result);
         }
         finally
         {
-            call.Dispose();
-            CPython.DecRef(response);
+            Release();
             thread.Exit();
         }
     }

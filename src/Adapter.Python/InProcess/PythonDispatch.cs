@@ -5,14 +5,13 @@ namespace Adapter;
 
 /// <summary>
 /// The .NET side the bridge calls, as C-level functions on one namespace object (<c>dispatch</c> in
-/// <c>adapter_bridge.py</c>): <c>Write</c>, <c>ReadInto</c>, <c>InputFailure</c>, <c>Error</c> by request id, and
-/// <c>Log</c>. Each is called with the GIL held and lets go of it exactly where it may block (the socket write, the
-/// body read, the logger), so a slow client never holds up other requests' Python.
+/// <c>adapter_bridge.py</c>): <c>ReadInto</c>, <c>InputFailure</c>, <c>Error</c> by request id, and
+/// <c>Log</c>. Each is called with the GIL held and lets go of it exactly where it may block (the body read, the
+/// logger), so a slow client never holds up other requests' Python.
 /// </summary>
 /// <remarks>
-/// A .NET failure inside one of them (the client gone during a write) is kept on the request and raised in Python as
-/// <c>OSError</c>: the app sees an I/O error, and once the app's call returns the adapter answers as that failure does
-/// (<see cref="PythonCall.HostFailure"/>), not as an app error. No .NET exception ever crosses into CPython's frames.
+/// A .NET failure inside one of them is raised in Python (<c>OSError</c>), never let through CPython's frames; a
+/// failed body read is kept on the request (<see cref="PythonCall.InputFailure"/>) and decides its outcome.
 /// </remarks>
 internal static unsafe class PythonDispatch
 {
@@ -42,7 +41,6 @@ internal static unsafe class PythonDispatch
             throw PythonError.Fetch();
         }
 
-        Add(dispatch, "Write", &Write);
         Add(dispatch, "ReadInto", &ReadInto);
         Add(dispatch, "InputFailure", &InputFailure);
         Add(dispatch, "Error", &Error);
@@ -61,40 +59,6 @@ internal static unsafe class PythonDispatch
         }
 
         CPython.DecRef(item);
-    }
-
-    /// <summary>write(id, head, data): the status and headers first when .NET has not seen them yet (head not None).</summary>
-    [UnmanagedCallersOnly]
-    private static nint Write(nint self, nint* args, nint count)
-    {
-        PythonCall? call = null;
-        try
-        {
-            Expect(count, 3);
-            call = Find(args[0]);
-            if (args[1] != CPython.None)
-            {
-                call.Deliver(CPython.ToText(args[1]));
-            }
-
-            // Copied under the GIL: once it is let go, another thread may run the frame that owns the object.
-            var data = CPython.BytesSpan(args[2]).ToArray();
-            var state = CPython.SaveThread();
-            try
-            {
-                call.Write(data);
-            }
-            finally
-            {
-                CPython.RestoreThread(state);
-            }
-
-            return NewNone();
-        }
-        catch (Exception ex)
-        {
-            return Raise(call, ex);
-        }
     }
 
     /// <summary>
@@ -132,7 +96,7 @@ internal static unsafe class PythonDispatch
         }
         catch (Exception ex)
         {
-            return Raise(null, ex);
+            return Raise(ex);
         }
     }
 
@@ -148,7 +112,7 @@ internal static unsafe class PythonDispatch
         }
         catch (Exception ex)
         {
-            return Raise(null, ex);
+            return Raise(ex);
         }
     }
 
@@ -175,7 +139,7 @@ internal static unsafe class PythonDispatch
         }
         catch (Exception ex)
         {
-            return Raise(null, ex);
+            return Raise(ex);
         }
     }
 
@@ -203,7 +167,7 @@ internal static unsafe class PythonDispatch
         }
         catch (Exception ex)
         {
-            return Raise(null, ex);
+            return Raise(ex);
         }
     }
 
@@ -233,7 +197,7 @@ internal static unsafe class PythonDispatch
     }
 
     /// <summary>The request registered under the id <paramref name="id"/> (a Python int).</summary>
-    private static PythonCall Find(nint id)
+    internal static PythonCall Find(nint id)
     {
         var value = CPython.AsLong(id);
         return value == -1 && CPython.ErrorOccurred() ? throw PythonError.Fetch() : PythonCall.Find(value);
@@ -245,10 +209,9 @@ internal static unsafe class PythonDispatch
         return CPython.None;
     }
 
-    /// <summary>Raises <paramref name="failure"/> in Python (the GIL is held), keeping a host failure on the request.</summary>
-    private static nint Raise(PythonCall? call, Exception failure)
+    /// <summary>Raises <paramref name="failure"/> in Python (the GIL is held).</summary>
+    private static nint Raise(Exception failure)
     {
-        call?.Failed(failure);
         CPython.SetError(failure is PythonError ? CPython.RuntimeError : CPython.OSError, failure.Message);
         return 0;
     }

@@ -71,13 +71,20 @@ internal sealed class PythonEnvironDict : IPythonEnvironSink
         _entries[_count++] = entry;
     }
 
-    /// <summary>A new dict of the filled entries (a new reference); the GIL must be held.</summary>
+    /// <summary>
+    /// A new dict of the filled entries (a new reference) with the request's wsgi.input and wsgi.errors, and
+    /// wsgi.file_wrapper; the GIL must be held.
+    /// </summary>
     /// <exception cref="PythonError">CPython refused (out of memory).</exception>
-    public nint ToDict()
+    public nint ToDict(nint input, nint errors)
     {
         var dict = CPython.NewDict();
-        if (dict == 0)
+        if (dict == 0
+            || !CPython.SetItem(dict, Key(EnvironKeys.WsgiInput).Key, input)
+            || !CPython.SetItem(dict, Key(EnvironKeys.WsgiErrors).Key, errors)
+            || !CPython.SetItem(dict, Key(EnvironKeys.WsgiFileWrapper).Key, PythonRuntime.FileWrapperType))
         {
+            CPython.DecRef(dict);
             throw PythonError.Fetch();
         }
 

@@ -40,17 +40,20 @@ internal static class PythonRuntime
     /// <summary>The bridge module (<c>adapter_bridge.py</c>), borrowed for the process's life.</summary>
     public static nint Bridge { get; private set; }
 
-    /// <summary>The bridge's <c>call(app, environ, request_id)</c>.</summary>
-    public static nint Call { get; private set; }
-
     /// <summary>The bridge's <c>describe(type, value, traceback)</c>; 0 until the bridge is loaded.</summary>
     public static nint Describe { get; private set; }
 
-    /// <summary>The interned name <c>next</c>, the bridge Response's method the body calls for each chunk.</summary>
-    public static nint NextName { get; private set; }
+    /// <summary>The interned name <c>flush</c>, wsgi.errors' method.</summary>
+    public static nint FlushName { get; private set; }
 
-    /// <summary>The interned name <c>close</c>.</summary>
-    public static nint CloseName { get; private set; }
+    /// <summary>The bridge's wsgi.input class, <c>Input(request_id)</c>.</summary>
+    public static nint InputType { get; private set; }
+
+    /// <summary>The bridge's wsgi.errors class, <c>Errors(request_id)</c>.</summary>
+    public static nint ErrorsType { get; private set; }
+
+    /// <summary>The bridge's wsgi.file_wrapper class.</summary>
+    public static nint FileWrapperType { get; private set; }
 
     /// <summary>
     /// Starts CPython once per process, from <paramref name="library"/> if set, else the libpython of the interpreter
@@ -210,9 +213,11 @@ internal static class PythonRuntime
 
         Bridge = bridge;
         Describe = Function("describe\0"u8);
-        Call = Function("call\0"u8);
-        NextName = CPython.Intern("next");
-        CloseName = CPython.Intern("close");
+        InputType = Function("Input\0"u8);
+        ErrorsType = Function("Errors\0"u8);
+        FileWrapperType = Function("FileWrapper\0"u8);
+        FlushName = CPython.Intern("flush");
+        PythonStartResponse.Define();
         var dispatch = PythonDispatch.Create();
         RunBridge("attach\0"u8, dispatch);
         var log = CPython.GetAttr(dispatch, "Log\0"u8);
