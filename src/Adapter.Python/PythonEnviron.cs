@@ -173,6 +173,18 @@ internal static class PythonEnviron
     public static string Native(string text) =>
         Ascii.IsValid(text) ? text : Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(text));
 
+    /// <summary>True when the raw target's path is <paramref name="scriptName"/> then <paramref name="pathInfo"/>, in ASCII, unescaped.</summary>
+    private static bool IsPlain(string rawTarget, string scriptName, string pathInfo)
+    {
+        var query = rawTarget.IndexOf('?');
+        var rawPath = query < 0 ? rawTarget.AsSpan() : rawTarget.AsSpan(0, query);
+        return rawPath.Length == scriptName.Length + pathInfo.Length
+            && rawPath.StartsWith(scriptName, StringComparison.Ordinal)
+            && rawPath[scriptName.Length..].SequenceEqual(pathInfo)
+            && !rawPath.Contains('%')
+            && Ascii.IsValid(rawPath);
+    }
+
     /// <summary>
     /// SCRIPT_NAME and PATH_INFO from the raw target's bytes, read as Latin-1; nulls when the raw target cannot
     /// be lined up with the adapter's split (see <see cref="RequestPath.RawPath"/>).
@@ -192,6 +204,12 @@ internal static class PythonEnviron
             || !environ.TryGetValue(EnvironKeys.PathInfo, out var path) || path is not string pathInfo
             || scriptName != exchange.ScriptName || pathInfo != exchange.PathInfo)
         {
+            return (null, null);
+        }
+
+        if (IsPlain(exchange.RawTarget, scriptName, pathInfo))
+        {
+            // The usual request: the raw path is the split itself, in ASCII with no escape, so the values stand as they are.
             return (null, null);
         }
 

@@ -11,6 +11,9 @@ namespace Adapter;
 /// <remarks>
 /// Conventions, as in C: a function returning a new reference hands it to the caller, who decrefs it under the GIL; a
 /// null result means a Python exception is set. Every call here needs the GIL unless its summary says otherwise.
+/// Calls that neither block, run Python code (a <c>__del__</c>, a garbage collection) nor call back into .NET skip
+/// the runtime's GC transition (<c>SuppressGCTransition</c>): they cost a plain native call. <c>PyDict_SetItem</c> is
+/// among them because the adapter only stores <c>str</c> keys and values that hold no references.
 /// </remarks>
 internal static unsafe partial class CPython
 {
@@ -29,32 +32,33 @@ internal static unsafe partial class CPython
     private static delegate* unmanaged<int, void> s_gilStateRelease;
     private static delegate* unmanaged<CULong> s_threadIdent;
     private static delegate* unmanaged<CULong, nint, int> s_setAsyncExc;
-    private static delegate* unmanaged<nint, void> s_incRef;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, void> s_incRef;
     private static delegate* unmanaged<nint, void> s_decRef;
-    private static delegate* unmanaged<byte*, nint, nint> s_unicodeFromUtf8;
-    private static delegate* unmanaged<byte*, nint, byte*, nint> s_unicodeDecodeLatin1;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, void> s_decRefPlain;
+    private static delegate* unmanaged[SuppressGCTransition]<byte*, nint, nint> s_unicodeFromUtf8;
+    private static delegate* unmanaged[SuppressGCTransition]<byte*, nint, byte*, nint> s_unicodeDecodeLatin1;
     private static delegate* unmanaged<byte*, nint> s_unicodeIntern;
-    private static delegate* unmanaged<nint, nint*, byte*> s_unicodeAsUtf8;
-    private static delegate* unmanaged<nint, nint> s_bytesSize;
-    private static delegate* unmanaged<nint, byte*> s_bytesAsString;
-    private static delegate* unmanaged<nint, nint> s_byteArraySize;
-    private static delegate* unmanaged<nint, byte*> s_byteArrayAsString;
-    private static delegate* unmanaged<long, nint> s_longFromLong;
-    private static delegate* unmanaged<ulong, nint> s_longFromUnsigned;
-    private static delegate* unmanaged<nint, long> s_longAsLong;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint*, byte*> s_unicodeAsUtf8;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint> s_bytesSize;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, byte*> s_bytesAsString;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint> s_byteArraySize;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, byte*> s_byteArrayAsString;
+    private static delegate* unmanaged[SuppressGCTransition]<long, nint> s_longFromLong;
+    private static delegate* unmanaged[SuppressGCTransition]<ulong, nint> s_longFromUnsigned;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, long> s_longAsLong;
     private static delegate* unmanaged<double, nint> s_floatFromDouble;
     private static delegate* unmanaged<nint> s_dictNew;
-    private static delegate* unmanaged<nint, nint, nint, int> s_dictSetItem;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint, nint, int> s_dictSetItem;
     private static delegate* unmanaged<nint, nint> s_tupleNew;
     private static delegate* unmanaged<nint, nint, nint, int> s_tupleSetItem;
-    private static delegate* unmanaged<nint, nint, nint> s_tupleGetItem;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint, nint> s_tupleGetItem;
     private static delegate* unmanaged<nint, byte*, nint> s_getAttrString;
     private static delegate* unmanaged<nint, byte*, nint, int> s_setAttrString;
     private static delegate* unmanaged<nint, nint*, nuint, nint, nint> s_vectorcall;
     private static delegate* unmanaged<nint, nint*, nuint, nint, nint> s_vectorcallMethod;
     private static delegate* unmanaged<nint, nint> s_getIter;
     private static delegate* unmanaged<nint, nint> s_iterNext;
-    private static delegate* unmanaged<nint> s_errOccurred;
+    private static delegate* unmanaged[SuppressGCTransition]<nint> s_errOccurred;
     private static delegate* unmanaged<void> s_errClear;
     private static delegate* unmanaged<nint, nint> s_objectStr;
     private static delegate* unmanaged<nint*, nint*, nint*, void> s_errFetch;
@@ -66,10 +70,10 @@ internal static unsafe partial class CPython
     private static delegate* unmanaged<byte*, nint, byte*, nint> s_execCodeModule;
     private static delegate* unmanaged<byte*, nint> s_importModule;
     private static delegate* unmanaged<nint, nint, nint, nint> s_cFunctionNew;
-    private static delegate* unmanaged<nint, nint> s_tupleSize;
-    private static delegate* unmanaged<nint, nint> s_listSize;
-    private static delegate* unmanaged<nint, nint, nint> s_listGetItem;
-    private static delegate* unmanaged<nint, ulong> s_typeGetFlags;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint> s_tupleSize;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint> s_listSize;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint, nint> s_listGetItem;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, ulong> s_typeGetFlags;
     private static delegate* unmanaged<nint, nint> s_objectRepr;
 
     /// <summary><c>None</c> (borrowed, immortal for the adapter's purposes: it is never decref'd here).</summary>
@@ -133,32 +137,33 @@ internal static unsafe partial class CPython
         s_gilStateRelease = (delegate* unmanaged<int, void>)Export("PyGILState_Release");
         s_threadIdent = (delegate* unmanaged<CULong>)Export("PyThread_get_thread_ident");
         s_setAsyncExc = (delegate* unmanaged<CULong, nint, int>)Export("PyThreadState_SetAsyncExc");
-        s_incRef = (delegate* unmanaged<nint, void>)Export("Py_IncRef");
+        s_incRef = (delegate* unmanaged[SuppressGCTransition]<nint, void>)Export("Py_IncRef");
         s_decRef = (delegate* unmanaged<nint, void>)Export("Py_DecRef");
-        s_unicodeFromUtf8 = (delegate* unmanaged<byte*, nint, nint>)Export("PyUnicode_FromStringAndSize");
-        s_unicodeDecodeLatin1 = (delegate* unmanaged<byte*, nint, byte*, nint>)Export("PyUnicode_DecodeLatin1");
+        s_decRefPlain = (delegate* unmanaged[SuppressGCTransition]<nint, void>)Export("Py_DecRef");
+        s_unicodeFromUtf8 = (delegate* unmanaged[SuppressGCTransition]<byte*, nint, nint>)Export("PyUnicode_FromStringAndSize");
+        s_unicodeDecodeLatin1 = (delegate* unmanaged[SuppressGCTransition]<byte*, nint, byte*, nint>)Export("PyUnicode_DecodeLatin1");
         s_unicodeIntern = (delegate* unmanaged<byte*, nint>)Export("PyUnicode_InternFromString");
-        s_unicodeAsUtf8 = (delegate* unmanaged<nint, nint*, byte*>)Export("PyUnicode_AsUTF8AndSize");
-        s_bytesSize = (delegate* unmanaged<nint, nint>)Export("PyBytes_Size");
-        s_bytesAsString = (delegate* unmanaged<nint, byte*>)Export("PyBytes_AsString");
-        s_byteArraySize = (delegate* unmanaged<nint, nint>)Export("PyByteArray_Size");
-        s_byteArrayAsString = (delegate* unmanaged<nint, byte*>)Export("PyByteArray_AsString");
-        s_longFromLong = (delegate* unmanaged<long, nint>)Export("PyLong_FromLongLong");
-        s_longFromUnsigned = (delegate* unmanaged<ulong, nint>)Export("PyLong_FromUnsignedLongLong");
-        s_longAsLong = (delegate* unmanaged<nint, long>)Export("PyLong_AsLongLong");
+        s_unicodeAsUtf8 = (delegate* unmanaged[SuppressGCTransition]<nint, nint*, byte*>)Export("PyUnicode_AsUTF8AndSize");
+        s_bytesSize = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)Export("PyBytes_Size");
+        s_bytesAsString = (delegate* unmanaged[SuppressGCTransition]<nint, byte*>)Export("PyBytes_AsString");
+        s_byteArraySize = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)Export("PyByteArray_Size");
+        s_byteArrayAsString = (delegate* unmanaged[SuppressGCTransition]<nint, byte*>)Export("PyByteArray_AsString");
+        s_longFromLong = (delegate* unmanaged[SuppressGCTransition]<long, nint>)Export("PyLong_FromLongLong");
+        s_longFromUnsigned = (delegate* unmanaged[SuppressGCTransition]<ulong, nint>)Export("PyLong_FromUnsignedLongLong");
+        s_longAsLong = (delegate* unmanaged[SuppressGCTransition]<nint, long>)Export("PyLong_AsLongLong");
         s_floatFromDouble = (delegate* unmanaged<double, nint>)Export("PyFloat_FromDouble");
         s_dictNew = (delegate* unmanaged<nint>)Export("PyDict_New");
-        s_dictSetItem = (delegate* unmanaged<nint, nint, nint, int>)Export("PyDict_SetItem");
+        s_dictSetItem = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nint, int>)Export("PyDict_SetItem");
         s_tupleNew = (delegate* unmanaged<nint, nint>)Export("PyTuple_New");
         s_tupleSetItem = (delegate* unmanaged<nint, nint, nint, int>)Export("PyTuple_SetItem");
-        s_tupleGetItem = (delegate* unmanaged<nint, nint, nint>)Export("PyTuple_GetItem");
+        s_tupleGetItem = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nint>)Export("PyTuple_GetItem");
         s_getAttrString = (delegate* unmanaged<nint, byte*, nint>)Export("PyObject_GetAttrString");
         s_setAttrString = (delegate* unmanaged<nint, byte*, nint, int>)Export("PyObject_SetAttrString");
         s_vectorcall = (delegate* unmanaged<nint, nint*, nuint, nint, nint>)Export("PyObject_Vectorcall");
         s_vectorcallMethod = (delegate* unmanaged<nint, nint*, nuint, nint, nint>)Export("PyObject_VectorcallMethod");
         s_getIter = (delegate* unmanaged<nint, nint>)Export("PyObject_GetIter");
         s_iterNext = (delegate* unmanaged<nint, nint>)Export("PyIter_Next");
-        s_errOccurred = (delegate* unmanaged<nint>)Export("PyErr_Occurred");
+        s_errOccurred = (delegate* unmanaged[SuppressGCTransition]<nint>)Export("PyErr_Occurred");
         s_errClear = (delegate* unmanaged<void>)Export("PyErr_Clear");
         s_objectStr = (delegate* unmanaged<nint, nint>)Export("PyObject_Str");
         s_errFetch = (delegate* unmanaged<nint*, nint*, nint*, void>)Export("PyErr_Fetch");
@@ -170,10 +175,10 @@ internal static unsafe partial class CPython
         s_execCodeModule = (delegate* unmanaged<byte*, nint, byte*, nint>)Export("PyImport_ExecCodeModuleEx");
         s_importModule = (delegate* unmanaged<byte*, nint>)Export("PyImport_ImportModule");
         s_cFunctionNew = (delegate* unmanaged<nint, nint, nint, nint>)Export("PyCFunction_NewEx");
-        s_tupleSize = (delegate* unmanaged<nint, nint>)Export("PyTuple_Size");
-        s_listSize = (delegate* unmanaged<nint, nint>)Export("PyList_Size");
-        s_listGetItem = (delegate* unmanaged<nint, nint, nint>)Export("PyList_GetItem");
-        s_typeGetFlags = (delegate* unmanaged<nint, ulong>)Export("PyType_GetFlags");
+        s_tupleSize = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)Export("PyTuple_Size");
+        s_listSize = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)Export("PyList_Size");
+        s_listGetItem = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nint>)Export("PyList_GetItem");
+        s_typeGetFlags = (delegate* unmanaged[SuppressGCTransition]<nint, ulong>)Export("PyType_GetFlags");
         s_objectRepr = (delegate* unmanaged<nint, nint>)Export("PyObject_Repr");
 
         // Objects the library exports as data: the address of the symbol is the object.
@@ -242,6 +247,9 @@ internal static unsafe partial class CPython
 
     /// <summary>Py_DecRef; null is allowed.</summary>
     public static void DecRef(nint item) => s_decRef(item);
+
+    /// <summary>Py_DecRef of a <c>str</c>, <c>int</c> or <c>bytes</c> the caller made, whose freeing runs no Python code.</summary>
+    public static void DecRefPlain(nint item) => s_decRefPlain(item);
 
     /// <summary>A new <c>str</c> from UTF-8 text.</summary>
     public static nint Str(ReadOnlySpan<byte> utf8)

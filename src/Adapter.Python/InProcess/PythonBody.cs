@@ -31,11 +31,60 @@ internal sealed class PythonBody(nint result, nint errors, PythonCall call, stri
 
     IEnumerator IEnumerable.GetEnumerator() => this;
 
-    /// <summary>Fetches the first chunk; the GIL must be held.</summary>
-    public void Prefetch() => _prefetched = Fetch();
+    // The rest of a list or tuple body, copied with the first chunk; walked without the GIL.
+    private byte[][]? _rest;
+    private int _restAt;
+
+    /// <summary>
+    /// Fetches the first chunk; the GIL must be held. A list or tuple (the usual one-chunk body) is copied whole under
+    /// this one hold of the GIL, and released: walking it runs no app code, so nothing is fetched early that the app
+    /// would have produced later, and the rest of the response needs the GIL no more.
+    /// </summary>
+    public void Prefetch()
+    {
+        var type = CPython.TypeOf(_result);
+        if (type != CPython.ListType && type != CPython.TupleType)
+        {
+            _prefetched = Fetch();
+            return;
+        }
+
+        var count = (int)(type == CPython.ListType ? CPython.ListSize(_result) : CPython.TupleSize(_result));
+        var chunks = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            var item = type == CPython.ListType ? CPython.ListItem(_result, i) : CPython.TupleItem(_result, i);
+            if (!CPython.IsBytes(item))
+            {
+                CPython.SetError(CPython.TypeError, $"the app yielded {CPython.TypeName(item)}; every chunk must be bytes");
+                throw Failure();
+            }
+
+            chunks[i] = CPython.BytesSpan(item).ToArray();
+            if (chunks[i].Length > 0)
+            {
+                call.BodyStarted = true;
+            }
+        }
+
+        // Its end, as the iterator would have reached it: no close() on a list, wsgi.errors flushed, all released.
+        End();
+        _rest = chunks;
+    }
 
     public bool MoveNext()
     {
+        if (_rest is { } rest)
+        {
+            if (_restAt == rest.Length)
+            {
+                return false;
+            }
+
+            _current = rest[_restAt++];
+            return true;
+        }
+
         if (_prefetched is { } first)
         {
             _prefetched = null;
@@ -147,7 +196,11 @@ internal sealed class PythonBody(nint result, nint errors, PythonCall call, stri
     private PythonError? Close()
     {
         PythonError? failure = null;
-        var close = CPython.GetAttr(_result, "close\0"u8);
+
+        // A list or tuple (the usual one-chunk body) has no close(): not looked up, as the failed look-up raises and
+        // clears an AttributeError, which costs more than the rest of the request's Python.
+        var type = CPython.TypeOf(_result);
+        var close = type == CPython.ListType || type == CPython.TupleType ? 0 : CPython.GetAttr(_result, "close\0"u8);
         if (close == 0)
         {
             // No close(): nothing to call (AttributeError, as getattr with a default takes it).

@@ -45,14 +45,14 @@ internal sealed class PythonEnvironDict : IPythonEnvironSink
     public void Text(string key, string value, bool native)
     {
         // A native value's code points are its bytes; any other is read as Latin-1 from its UTF-8 bytes (Native's rule).
-        var encoding = native ? Encoding.Latin1 : Encoding.UTF8;
-        var length = encoding.GetByteCount(value);
-        if (_bytes.Length - _used < length)
+        // One pass: room for the longest encoding is made first (3 bytes per UTF-16 unit at most).
+        var most = native ? value.Length : value.Length * 3;
+        if (_bytes.Length - _used < most)
         {
-            Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + length));
+            Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + most));
         }
 
-        encoding.GetBytes(value, _bytes.AsSpan(_used));
+        var length = (native ? Encoding.Latin1 : Encoding.UTF8).GetBytes(value, _bytes.AsSpan(_used));
         Add(new Entry(key, Kind.Text, _used, length));
         _used += length;
     }
@@ -102,12 +102,12 @@ internal sealed class PythonEnvironDict : IPythonEnvironSink
             var stored = key != 0 && value != 0 && CPython.SetItem(dict, key, value);
             if (entry.Kind == Kind.Text)
             {
-                CPython.DecRef(value);
+                CPython.DecRefPlain(value);
             }
 
             if (owned)
             {
-                CPython.DecRef(key);
+                CPython.DecRefPlain(key);
             }
 
             if (!stored)

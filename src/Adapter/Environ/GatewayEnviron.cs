@@ -18,6 +18,11 @@ internal sealed class GatewayEnviron(GatewayExchange exchange) : IDictionary<str
     private static readonly object False = false;
     private static readonly Version WsgiVersion = new(1, 0);
 
+    /// <summary>At most this many header names have their environ key kept.</summary>
+    private const int HeaderKeyLimit = 256;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> HeaderKeys = new(StringComparer.Ordinal);
+
     private Dictionary<string, object?>? _copy;
 
     /// <summary>The request this environ describes.</summary>
@@ -208,6 +213,23 @@ internal sealed class GatewayEnviron(GatewayExchange exchange) : IDictionary<str
 
     /// <summary>The environ key of a request header, or null when the header is not listed as HTTP_*.</summary>
     private static string? HeaderKey(string headerName)
+    {
+        if (HeaderKeys.TryGetValue(headerName, out var known))
+        {
+            return known;
+        }
+
+        var key = NewHeaderKey(headerName);
+        if (HeaderKeys.Count < HeaderKeyLimit)
+        {
+            // The same few headers come with every request: their keys are made once (bounded, as names are the client's).
+            HeaderKeys.TryAdd(headerName, key);
+        }
+
+        return key;
+    }
+
+    private static string? NewHeaderKey(string headerName)
     {
         // A name holding '_' is dropped, so "X_Forwarded_For" cannot pose as "X-Forwarded-For".
         if (headerName.Contains('_') || headerName.StartsWith(':')
