@@ -5,7 +5,7 @@
 # when a target of bench/README.md (issue 20's for the worker-process rows) is missed. Never part of the test suite or CI.
 #
 #   bash bench/run.sh                 # 5 rounds, wrk -t1 -c32 -d10s, 1 GiB streams and uploads
-#   ROUNDS=1 DURATION=2s STREAM_BYTES=67108864 bash bench/run.sh   # a quick look; the targets still apply
+#   ROUNDS=1 DURATION=2s STREAM_BYTES=67108864 LEAK_FIRST=5000 LEAK_TOTAL=20000 bash bench/run.sh   # a quick look; the targets still apply
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -16,6 +16,8 @@ stream_bytes="${STREAM_BYTES:-1073741824}"
 alloc_requests="${ALLOC_REQUESTS:-100000}"
 alloc_duration="${ALLOC_DURATION:-4s}"
 idle_seconds="${IDLE_SECONDS:-10}"
+leak_first_requests="${LEAK_FIRST:-50000}"
+leak_total_requests="${LEAK_TOTAL:-300000}"
 host_port=5180
 gunicorn_port=5181
 waitress_port=5182
@@ -33,6 +35,7 @@ httpbin_uwsgi_port=5193
 uwsgi_scale1_port=5194
 uwsgi_scale2_port=5195
 bodies_gateway_port=5196
+bodies_inprocess_port=5198
 bodies_gunicorn_port=5197
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -163,6 +166,8 @@ gateway_server httpbin-gateway "$httpbin_gateway_port" "$work" httpbin:app
 # Large bodies through a worker process (bench/peers/bodies_wsgi.py): a 1 GiB upload read to its end, a 1 GiB
 # download from a generator. Both servers get a 300 s timeout, so a slow run is measured rather than cut at 30 s.
 gateway_server bodies-gateway "$bodies_gateway_port" "$root/bench/peers" bodies_wsgi:application --timeout 300
+# The same app in the gateway command's own CPython (-w 0, in-process; a later -w wins, as gunicorn's flags do).
+gateway_server bodies-inprocess "$bodies_inprocess_port" "$root/bench/peers" bodies_wsgi:application --timeout 300 -w 0
 gunicorn_server bodies-gunicorn "$bodies_gunicorn_port" 0,1 2 "$root/bench/peers" bodies_wsgi:application --timeout 300
 
 # A server's costs so far, summed over its processes (gunicorn's and uWSGI's workers, the hosts' Python workers) and
@@ -213,6 +218,7 @@ httpbin_gateway_url="http://127.0.0.1:$httpbin_gateway_port/get"
 httpbin_gunicorn_url="http://127.0.0.1:$httpbin_gunicorn_port/get"
 httpbin_uwsgi_url="http://127.0.0.1:$httpbin_uwsgi_port/get"
 bodies_gateway_url="http://127.0.0.1:$bodies_gateway_port"
+bodies_inprocess_url="http://127.0.0.1:$bodies_inprocess_port"
 bodies_gunicorn_url="http://127.0.0.1:$bodies_gunicorn_port"
 wait_ready host "$native"
 wait_ready host "$gateway"
@@ -234,6 +240,7 @@ wait_ready httpbin-gateway "$httpbin_gateway_url"
 wait_ready httpbin-gunicorn "$httpbin_gunicorn_url"
 wait_ready httpbin-uwsgi "$httpbin_uwsgi_url"
 wait_ready bodies-gateway "$bodies_gateway_url/download?bytes=1"
+wait_ready bodies-inprocess "$bodies_inprocess_url/download?bytes=1"
 wait_ready bodies-gunicorn "$bodies_gunicorn_url/download?bytes=1"
 # Which interpreter each worker-process host runs, and how many workers (its children).
 for name in flask-processes scale-1cpu scale-2cpu flask-gateway httpbin-gateway bodies-gateway; do
@@ -367,6 +374,7 @@ curl -fs -o /dev/null "http://127.0.0.1:$host_port/native/stream?bytes=67108864"
 curl -fs -o /dev/null "http://127.0.0.1:$host_port/stream?bytes=67108864"
 curl -fs -o /dev/null "$bodies_gateway_url/download?bytes=67108864"
 curl -fs -o /dev/null "$bodies_gunicorn_url/download?bytes=67108864"
+curl -fs -o /dev/null "$bodies_inprocess_url/download?bytes=67108864"
 
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
@@ -382,10 +390,33 @@ for round in $(seq 1 "$rounds"); do
     in_turn stream native "http://127.0.0.1:$host_port/native/stream" gateway "http://127.0.0.1:$host_port/stream"
     in_turn stream bodies-gateway "$bodies_gateway_url/download" bodies-gunicorn "$bodies_gunicorn_url/download"
     in_turn upload bodies-gateway "$bodies_gateway_url/upload" bodies-gunicorn "$bodies_gunicorn_url/upload"
+    stream bodies-inprocess "$bodies_inprocess_url/download"
+    upload bodies-inprocess "$bodies_inprocess_url/upload"
     allocations native "$native" "http://127.0.0.1:$host_port/native/allocated"
     allocations gateway "$gateway" "http://127.0.0.1:$host_port/native/allocated"
     allocations flask-processes "$flask_processes_url" "http://127.0.0.1:$processes_port/native/allocated"
 done
+
+# Issue 21: in-process, every byte of 1 GiB each way checked by SHA-256 (download: the app's 'x' blocks; upload: the
+# zero-filled file, hashed by the app as it reads; through `gateway -w 0`), and the sample host's RSS after 300,000 Flask requests in-process
+# against its level after the first 50,000 (a leak of a reference or a buffer per request shows there).
+echo "in-process: SHA-256 of $stream_bytes B each way, then $leak_total_requests Flask requests" >&2
+expected_down="$(head -c "$stream_bytes" /dev/zero | tr '\0' x | sha256sum | cut -d' ' -f1)"
+expected_up="$(sha256sum <"$upload_file" | cut -d' ' -f1)"
+sha_down="$(curl -fs "$bodies_inprocess_url/download?bytes=$stream_bytes" | sha256sum | cut -d' ' -f1)"
+sha_up="$(curl -fs -H 'Expect:' -T "$upload_file" "$bodies_inprocess_url/upload-sha256")"
+# counted.lua stops after the count, but wrk still waits out -d: -d is the count at 80 % of the rounds' Flask rate.
+leak_rate="$(awk -v c=1 '{ print $c }' "$work/flask-inprocess.hello" | median)"
+leak_requests() {
+    local seconds
+    seconds="$(awk -v n="$1" -v r="$leak_rate" 'BEGIN { printf "%d", n / (0.8 * r) + 2 }')"
+    BENCH_REQUESTS="$1" wrk -t1 -c32 -d"${seconds}s" -s "$root/bench/counted.lua" "$flask_url" | awk '/requests in/ { print $1 }'
+}
+leak_first="$(leak_requests "$leak_first_requests")"
+rss_50k="$(awk '/^VmRSS:/ { print $2 }' "/proc/$host_pid/status")"
+leak_rest="$(leak_requests $((leak_total_requests - leak_first_requests)))"
+rss_300k="$(awk '/^VmRSS:/ { print $2 }' "/proc/$host_pid/status")"
+echo "  host RSS after $leak_first Flask requests: $rss_50k KiB; after $((leak_first + leak_rest)): $rss_300k KiB" >&2
 
 # Idle cost: a 2 s burst on each Flask server at once, then every one of them left idle for IDLE_SECONDS, all in the
 # same window: CPU % of one core and context switches per second, over the server and its children.
@@ -463,17 +494,17 @@ printf '%-15s %12.0f %12.0f %12s\n' gunicorn "$(column_median gunicorn-1cpu 1)" 
 printf '%-15s %12.0f %12.0f %12s\n' uwsgi "$(column_median uwsgi-1cpu 1)" "$(column_median uwsgi-2cpu 1)" "$scale_uwsgi"
 echo
 echo "downloads: $stream_bytes bytes each, medians of $rounds (gateway: the host's C# /stream app; bodies-*: bench/peers/bodies_wsgi.py"
-echo "in a Python worker process; RSS: the main process's peak growth, the host's for the gateway rows)"
+echo "in a Python worker process, bodies-inprocess in the host's CPython; RSS: the main process's peak growth, the host's for the gateway rows)"
 printf '%-16s %10s %8s %11s %10s %10s\n' server "MiB/s" "ratio" "CPU s/GiB" "cs/64KiB" "RSS KiB"
-for name in native gateway bodies-gateway bodies-gunicorn; do
+for name in native gateway bodies-gateway bodies-gunicorn bodies-inprocess; do
     speed="$(median <"$work/$name.stream")"
     printf '%-16s %10.0f %8s %11s %10s %10s\n' "$name" "$(awk -v s="$speed" 'BEGIN { print s / 1048576 }')" "$(ratio "$speed" "$stream_native")" \
         "$(median <"$work/$name.stream-cpu")" "$(median <"$work/$name.stream-switches")" "$(median <"$work/$name.rss")"
 done
 echo
-echo "uploads: $stream_bytes bytes each (curl -T), read to the end by bench/peers/bodies_wsgi.py in a worker process, medians of $rounds"
+echo "uploads: $stream_bytes bytes each (curl -T), read to the end by bench/peers/bodies_wsgi.py (in a worker process; bodies-inprocess: in the host), medians of $rounds"
 printf '%-16s %10s %10s %11s %10s\n' server "seconds" "MiB/s" "CPU s/GiB" "RSS KiB"
-for name in bodies-gateway bodies-gunicorn; do
+for name in bodies-gateway bodies-gunicorn bodies-inprocess; do
     seconds="$(median <"$work/$name.upload")"
     printf '%-16s %10.2f %10.0f %11s %10s\n' "$name" "$seconds" "$(awk -v s="$seconds" -v b="$stream_bytes" 'BEGIN { print b / s / 1048576 }')" \
         "$(median <"$work/$name.upload-cpu")" "$(median <"$work/$name.upload-rss")"
@@ -481,6 +512,9 @@ done
 echo
 echo "allocations: bytes per hello request over $alloc_requests requests (fewer if -d$alloc_duration ran out), medians of $rounds"
 echo "native $alloc_native, gateway $alloc_gateway, gateway above native $((alloc_gateway - alloc_native)), flask-processes (the host alone) $alloc_processes"
+echo
+echo "in-process checks: SHA-256 down $sha_down, up $sha_up (expected $expected_down, $expected_up);"
+echo "host RSS $rss_50k KiB after $leak_first Flask requests, $rss_300k KiB after $((leak_first + leak_rest))"
 echo
 echo "idle: ${idle_seconds} s right after a 2 s burst, over the server and its children (main: the main process alone)"
 printf '%-16s %10s %10s %12s\n' server "CPU %" "cs/s" "main CPU %"
@@ -510,7 +544,18 @@ rps_pyhello="$(column_median python-hello 1)"
 check "Python hello through the bridge/native $(ratio "$rps_pyhello" "$rps_native") >= 0.80" "$rps_pyhello >= 0.8 * $rps_native"
 rps_flask_gunicorn="$(column_median flask-gunicorn 1)"
 rps_flask="$(column_median flask-inprocess 1)"
-check "Flask hello in-process/gunicorn $(ratio "$rps_flask" "$rps_flask_gunicorn") >= 1.50" "$rps_flask >= 1.5 * $rps_flask_gunicorn"
+
+# Issue 21's targets for the in-process binding.
+cpu_pyhello="$(column_median python-hello 4)"
+check "python-hello host CPU per request $cpu_pyhello us <= native hello's $cpu_native us + 8" "$cpu_pyhello <= $cpu_native + 8"
+check "Flask hello in-process / gunicorn -w 2 $(ratio "$rps_flask" "$rps_flask_gunicorn") >= 2.00" "$rps_flask >= 2.0 * $rps_flask_gunicorn"
+cpu_flask="$(column_median flask-inprocess 4)"
+cpu_flask_gunicorn="$(column_median flask-gunicorn 4)"
+check "Flask hello in-process CPU per request / gunicorn's $(ratio "$cpu_flask" "$cpu_flask_gunicorn") <= 0.60" "$cpu_flask <= 0.6 * $cpu_flask_gunicorn"
+check "in-process download SHA-256 matches" "$([ "$sha_down" = "$expected_down" ] && echo 1 || echo 0) == 1"
+check "in-process upload SHA-256 matches" "$([ "$sha_up" = "$expected_up" ] && echo 1 || echo 0) == 1"
+check "host RSS after $((leak_first + leak_rest)) Flask requests in-process $rss_300k KiB within 10 % of $rss_50k KiB after $leak_first" \
+    "$rss_300k <= 1.1 * $rss_50k && $rss_300k >= 0.9 * $rss_50k"
 
 # Issue 20's targets for worker processes, for the sample host (AddPythonGateway) and the gateway command alike.
 rps_flask_uwsgi="$(column_median flask-uwsgi 1)"

@@ -1,16 +1,18 @@
 """Large bodies for bench/run.sh, the same app on the gateway command and on gunicorn.
 
 /upload reads wsgi.input to its end in 64 KiB reads and answers the byte count (no hashing: the figure is the
-server's transport, and tests/body-integrity.sh checks the bytes). /download?bytes=N sends N bytes in 64 KiB
-chunks from a generator, one block reused, as the host's C# /stream app does.
+server's transport, and tests/body-integrity.sh checks the bytes); /upload-sha256 answers the SHA-256 of what it
+read, for the script's one check of the bytes. /download?bytes=N sends N bytes in 64 KiB chunks from a generator,
+one block reused, as the host's C# /stream app does.
 """
+import hashlib
 from urllib.parse import parse_qs
 
 BLOCK = 65536
 _CHUNK = b"x" * BLOCK
 
 
-def _upload(environ, start_response):
+def _upload(environ, start_response, digest=None):
     stream = environ["wsgi.input"]
     total = 0
     while True:
@@ -18,7 +20,9 @@ def _upload(environ, start_response):
         if not data:
             break
         total += len(data)
-    body = str(total).encode()
+        if digest is not None:
+            digest.update(data)
+    body = (str(total) if digest is None else digest.hexdigest()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -42,6 +46,8 @@ def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path == "/upload":
         return _upload(environ, start_response)
+    if path == "/upload-sha256":
+        return _upload(environ, start_response, hashlib.sha256())
     if path == "/download":
         return _download(environ, start_response)
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "0")])

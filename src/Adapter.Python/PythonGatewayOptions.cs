@@ -6,7 +6,7 @@ public sealed class PythonGatewayOptions
     /// <summary>
     /// How Python apps run. N ≥ 1: in N worker processes of the system's Python, gunicorn's model (every core
     /// used, a stuck worker killed, workers recycled and reloaded). 0: in one CPython inside the host, through
-    /// pythonnet (the lowest latency, one core for Python, nothing can be killed). Default: the number of processors.
+    /// the adapter's binding of CPython's C API (the lowest latency, one core for Python, nothing can be killed). Default: the number of processors.
     /// </summary>
     public int Processes { get; set; } = Environment.ProcessorCount;
 

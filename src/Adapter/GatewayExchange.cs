@@ -72,6 +72,12 @@ internal sealed class GatewayExchange
 
     private GatewayMetrics Metrics => _handler.Metrics;
 
+    /// <summary>
+    /// True when the handler's app is a method of <paramref name="app"/> itself, not wrapped: this exchange calls it on
+    /// its worker thread and walks the body it returns on that same thread, to the end and its Dispose.
+    /// </summary>
+    public bool CallsDirectly(object app) => ReferenceEquals(_handler.App.Target, app);
+
     public string Method { get; }
 
     public string LogPath { get; }

@@ -14,17 +14,21 @@ internal sealed class PythonApp(nint callable, string target, GatewayWorkerPool 
             startResponse,
             environ.TryGetValue(EnvironKeys.WsgiInput, out var input) ? input as Stream : null,
             environ.TryGetValue(EnvironKeys.WsgiErrors, out var errors) ? errors as TextWriter : null);
+        // Called by the exchange itself, which walks the body on this thread: the GIL may stay while it sends a chunk.
+        var direct = environ is GatewayEnviron { Exchange: var exchange } && exchange.CallsDirectly(this);
         PythonBody? body = null;
+        var linger = false;
         var thread = PythonThread.Current;
         thread.Enter();
         try
         {
             thread.DiscardInterrupt();
-            body = Call(entries, call);
+            body = Call(entries, call, direct);
 
-            // The first chunk is fetched while this thread holds the GIL anyway: a one-chunk response then
-            // takes the GIL twice in all (here, and for the end of the iterable), not once per step.
+            // The first chunk is fetched while this thread holds the GIL anyway: a one-chunk response then takes the
+            // GIL once in all (here, kept while the chunk goes out, for the end of the iterable), not once per step.
             body.Prefetch();
+            linger = direct && !body.Ended;
             return body;
         }
         catch (Exception ex)
@@ -50,14 +54,21 @@ internal sealed class PythonApp(nint callable, string target, GatewayWorkerPool 
         }
         finally
         {
-            thread.Exit();
+            if (linger)
+            {
+                thread.Linger();
+            }
+            else
+            {
+                thread.Exit();
+            }
         }
     }
 
     /// <summary>Calls the app with the environ and a C-level start_response; the GIL must be held.</summary>
     /// <returns>The body over the iterable the app returned.</returns>
     /// <exception cref="PythonError">The app raised (wsgi.errors flushed already).</exception>
-    private PythonBody Call(PythonEnvironDict entries, PythonCall call)
+    private PythonBody Call(PythonEnvironDict entries, PythonCall call, bool direct)
     {
         var id = CPython.Int(call.Id);
         var input = CPython.Call(PythonRuntime.InputType, [id]);
@@ -76,7 +87,7 @@ internal sealed class PythonApp(nint callable, string target, GatewayWorkerPool 
         CPython.DecRef(startResponse);
         if (result != 0)
         {
-            return new PythonBody(result, errors, call, target);
+            return new PythonBody(result, errors, call, target, direct);
         }
 
         var failure = PythonError.Fetch();

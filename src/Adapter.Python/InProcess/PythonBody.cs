@@ -11,7 +11,12 @@ namespace Adapter;
 /// Owns its references (the app's iterable, its iterator, the request's wsgi.errors) and drops them with the GIL held,
 /// on the worker thread, never on the finalizer's.
 /// </remarks>
-internal sealed class PythonBody(nint result, nint errors, PythonCall call, string target) : IEnumerable<byte[]>, IEnumerator<byte[]>
+/// <param name="result">The app's iterable (a reference this body owns).</param>
+/// <param name="errors">The request's wsgi.errors (owned), flushed after close().</param>
+/// <param name="call">The request's .NET side.</param>
+/// <param name="target">The app's name, for messages.</param>
+/// <param name="direct">The exchange walks this body on the thread that called the app (see <see cref="PythonThread.Linger"/>).</param>
+internal sealed class PythonBody(nint result, nint errors, PythonCall call, string target, bool direct) : IEnumerable<byte[]>, IEnumerator<byte[]>
 {
     private nint _result = result;
     private nint _errors = errors;
@@ -26,6 +31,9 @@ internal sealed class PythonBody(nint result, nint errors, PythonCall call, stri
     public byte[] Current => _current;
 
     object IEnumerator.Current => _current;
+
+    /// <summary>The iterable has ended and is released: the rest of the body needs no Python.</summary>
+    public bool Ended => _result == 0;
 
     public IEnumerator<byte[]> GetEnumerator() => this;
 
@@ -99,6 +107,7 @@ internal sealed class PythonBody(nint result, nint errors, PythonCall call, stri
         }
 
         var thread = PythonThread.Current;
+        var linger = false;
         thread.Enter();
         try
         {
@@ -109,11 +118,19 @@ internal sealed class PythonBody(nint result, nint errors, PythonCall call, stri
             }
 
             _current = chunk;
+            linger = direct;
             return true;
         }
         finally
         {
-            thread.Exit();
+            if (linger)
+            {
+                thread.Linger();
+            }
+            else
+            {
+                thread.Exit();
+            }
         }
     }
 

@@ -18,6 +18,10 @@ internal sealed class PythonThread
     private nint _saved;
     private int _depth;
 
+    // The GIL still held past the outermost Exit (Linger), until this thread enters Python again or would wait.
+    private bool _lingering;
+    private Action? _letGo;
+
     // Guarded by the GIL: set when an exception was raised in this thread, taken back before its next request.
     private bool _interrupted;
 
@@ -71,12 +75,23 @@ internal sealed class PythonThread
         return state;
     }
 
-    /// <summary>Takes the GIL with this thread's state; calls nest, and each must be paired with <see cref="Exit"/>.</summary>
+    /// <summary>
+    /// Takes the GIL with this thread's state (kept from <see cref="Linger"/>, or waited for); calls nest, and each must
+    /// be paired with <see cref="Exit"/> or <see cref="Linger"/>.
+    /// </summary>
     public void Enter()
     {
         if (_depth++ == 0)
         {
-            CPython.RestoreThread(_saved);
+            if (_lingering)
+            {
+                _lingering = false;
+                GatewayBlocking.Clear();
+            }
+            else
+            {
+                CPython.RestoreThread(_saved);
+            }
         }
     }
 
@@ -85,6 +100,33 @@ internal sealed class PythonThread
     {
         if (--_depth == 0)
         {
+            _saved = CPython.SaveThread();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Exit"/>, except that the GIL stays with this thread while the adapter hands over the chunk just taken
+    /// and comes back for the next one: the next <see cref="Enter"/> finds it held, and a hand-over of the GIL to
+    /// another thread and back (two wake-ups, and a wait for that thread's whole Python step) is saved. The GIL goes
+    /// the moment the adapter would wait (<see cref="GatewayBlocking.BeforeWait"/>), or with <see cref="LetGo"/>.
+    /// Only for a thread that walks the body itself, to its end or Dispose (<see cref="GatewayExchange.CallsDirectly"/>).
+    /// </summary>
+    public void Linger()
+    {
+        if (--_depth == 0)
+        {
+            _lingering = true;
+            GatewayBlocking.LetGoBeforeWaiting(_letGo ??= LetGo);
+        }
+    }
+
+    /// <summary>Lets go of a GIL kept by <see cref="Linger"/>; nothing when none is kept.</summary>
+    public void LetGo()
+    {
+        if (_lingering)
+        {
+            _lingering = false;
+            GatewayBlocking.Clear();
             _saved = CPython.SaveThread();
         }
     }

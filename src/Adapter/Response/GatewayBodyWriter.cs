@@ -427,6 +427,8 @@ internal sealed class GatewayBodyWriter
                 since = NowMs();
             }
 
+            // This worker waits for the client: whatever the app's thread holds that others need goes first.
+            GatewayBlocking.BeforeWait();
             if (_silenceLimit == Timeout.InfiniteTimeSpan && abortedAt == 0)
             {
                 gate.Wait(Timeout.Infinite);

@@ -41,6 +41,7 @@ internal sealed class KestrelResponsePipe(GatewayExchange exchange) : IResponseP
         var aborted = exchange.Context.RequestAborted;
         if (!aborted.IsCancellationRequested)
         {
+            GatewayBlocking.BeforeWait();
             aborted.WaitHandle.WaitOne(AbortGrace);
         }
     }

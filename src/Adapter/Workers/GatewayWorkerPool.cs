@@ -335,6 +335,8 @@ internal sealed class GatewayWorkerPool : IDisposable
             Interlocked.Increment(ref _idle);
             if (!TryDequeue(out var exchange))
             {
+                // A worker never sleeps holding what another needs (the GIL a Python app's thread kept past its body).
+                GatewayBlocking.BeforeWait();
                 _ready.Wait();
                 Interlocked.Decrement(ref _idle);
                 continue;

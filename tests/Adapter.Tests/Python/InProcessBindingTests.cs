@@ -88,6 +88,35 @@ public sealed class InProcessBindingTests
     }
 
     [PythonFact]
+    public async Task Gil_kept_between_chunks_is_let_go_while_the_adapter_waits_for_a_slow_client()
+    {
+        // No spool: a body past the buffer waits for the client, with the app's thread between two chunks.
+        await using var host = await PythonHost.StartAsync(
+            static (app, python) => app.UseGatewayApp(python.Load("binding_apps:big_body_app")),
+            static o => o.Threads = 2,
+            static gateway => gateway.ResponseSpoolLimit = 0);
+        using var client = new TcpClient { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(IPAddress.Loopback, host.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"));
+        var buffer = new byte[65536];
+        long total = await stream.ReadAsync(buffer).AsTask().WaitAsync(TestHost.Wait);
+        var head = Encoding.ASCII.GetString(buffer, 0, (int)total).IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
+        Assert.True(head > 4, "the status and headers come first, in one read");
+
+        // The first request's thread now waits for this client to read, holding no GIL: another request's Python runs.
+        Assert.Equal("quick", await host.Client.GetStringAsync("/quick").WaitAsync(TestHost.Wait));
+
+        // And the whole body still arrives.
+        while (total < head + (32 << 20))
+        {
+            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TestHost.Wait);
+            Assert.True(read > 0, $"the body ended after {total - head} bytes");
+            total += read;
+        }
+    }
+
+    [PythonFact]
     public async Task Gil_is_let_go_while_a_request_waits_for_its_body()
     {
         // Nothing read ahead: the body streams to the app as it arrives.

@@ -98,3 +98,12 @@ def slow_body_app(environ, start_response):
         return _text(start_response, "quick")
     data = environ["wsgi.input"].read()
     return _text(start_response, "read %d" % len(data))
+
+
+def big_body_app(environ, start_response):
+    """/big: two 16 MiB chunks from a generator, more than the sockets hold (the client is slow to take them);
+    /quick: answers at once."""
+    if environ["PATH_INFO"] == "/quick":
+        return _text(start_response, "quick")
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(32 << 20))])
+    return (b"b" * (16 << 20) for _ in range(2))
