@@ -463,38 +463,34 @@ internal static unsafe partial class CPython
     public static bool IsBytes(nint item) => TypeOf(item) == BytesType || HasFlag(item, 1UL << 27);
 
     /// <summary>The object's type's name, for messages.</summary>
-    public static string TypeName(nint item)
-    {
-        var name = GetAttr(TypeOf(item), "__name__\0"u8);
-        if (name == 0)
-        {
-            ClearError();
-            return "?";
-        }
-
-        try
-        {
-            return ToText(name);
-        }
-        finally
-        {
-            DecRef(name);
-        }
-    }
+    public static string TypeName(nint item) => TakeText(GetAttr(TypeOf(item), "__name__\0"u8)) ?? "?";
 
     /// <summary><c>repr()</c> of the object, for messages.</summary>
-    public static string Repr(nint item)
+    public static string Repr(nint item) => TakeText(s_objectRepr(item)) ?? "?";
+
+    /// <summary>
+    /// The text of <paramref name="text"/>, a new reference to a <c>str</c> that this drops; null (the exception cleared)
+    /// when it is null because the call that made it failed, or is not a <c>str</c>. For messages and descriptions.
+    /// </summary>
+    public static string? TakeText(nint text)
     {
-        var text = s_objectRepr(item);
         if (text == 0)
         {
             ClearError();
-            return "?";
+            return null;
         }
 
         try
         {
-            return ToText(text);
+            nint length;
+            var data = s_unicodeAsUtf8(text, &length);
+            if (data is null)
+            {
+                ClearError();
+                return null;
+            }
+
+            return Encoding.UTF8.GetString(data, checked((int)length));
         }
         finally
         {

@@ -125,16 +125,7 @@ internal static unsafe class PythonDispatch
             Expect(count, 2);
             var call = Find(args[0]);
             var text = CPython.ToText(args[1]);
-            var state = CPython.SaveThread();
-            try
-            {
-                call.Error(text);
-            }
-            finally
-            {
-                CPython.RestoreThread(state);
-            }
-
+            WithoutGil((call, text), static s => s.call.Error(s.text));
             return NewNone();
         }
         catch (Exception ex)
@@ -153,16 +144,7 @@ internal static unsafe class PythonDispatch
             var level = (int)CPython.AsLong(args[0]);
             var name = CPython.ToText(args[1]);
             var text = CPython.ToText(args[2]);
-            var state = CPython.SaveThread();
-            try
-            {
-                Log(level, name, text);
-            }
-            finally
-            {
-                CPython.RestoreThread(state);
-            }
-
+            WithoutGil((level, name, text), static s => Log(s.level, s.name, s.text));
             return NewNone();
         }
         catch (Exception ex)
@@ -201,6 +183,20 @@ internal static unsafe class PythonDispatch
     {
         var value = CPython.AsLong(id);
         return value == -1 && CPython.ErrorOccurred() ? throw PythonError.Fetch() : PythonCall.Find(value);
+    }
+
+    /// <summary>Runs <paramref name="action"/> with the GIL let go (the calling thread holds it, and has it again after).</summary>
+    public static void WithoutGil<T>(T state, Action<T> action)
+    {
+        var saved = CPython.SaveThread();
+        try
+        {
+            action(state);
+        }
+        finally
+        {
+            CPython.RestoreThread(saved);
+        }
     }
 
     private static nint NewNone()

@@ -60,46 +60,7 @@ internal sealed class PythonError(string typeName, string message, string descri
         return new PythonError(name, message, $"{name}: {message}");
     }
 
-    private static string? Text(nint item, ReadOnlySpan<byte> attribute)
-    {
-        var text = CPython.GetAttr(item, attribute);
-        if (text == 0)
-        {
-            CPython.ClearError();
-            return null;
-        }
+    private static string? Text(nint item, ReadOnlySpan<byte> attribute) => CPython.TakeText(CPython.GetAttr(item, attribute));
 
-        try
-        {
-            return Str(text);
-        }
-        finally
-        {
-            CPython.DecRef(text);
-        }
-    }
-
-    private static string? Str(nint item)
-    {
-        if (item == 0)
-        {
-            return null;
-        }
-
-        var text = CPython.ToStr(item);
-        if (text == 0)
-        {
-            CPython.ClearError();
-            return null;
-        }
-
-        try
-        {
-            return CPython.ToText(text);
-        }
-        finally
-        {
-            CPython.DecRef(text);
-        }
-    }
+    private static string? Str(nint item) => item == 0 ? null : CPython.TakeText(CPython.ToStr(item));
 }

@@ -182,20 +182,7 @@ internal static class PythonRuntime
         var sys = CPython.Import("sys");
         var value = sys == 0 ? 0 : CPython.GetAttr(sys, name);
         CPython.DecRef(sys);
-        if (value == 0)
-        {
-            CPython.ClearError();
-            return null;
-        }
-
-        try
-        {
-            return CPython.ToText(value);
-        }
-        finally
-        {
-            CPython.DecRef(value);
-        }
+        return CPython.TakeText(value);
     }
 
     private static void LoadBridge()

@@ -144,15 +144,7 @@ internal static unsafe class PythonStartResponse
 
             // Copied under the GIL: once it is let go, another thread may run code that owns the object.
             var data = CPython.BytesSpan(args[0]).ToArray();
-            var state = CPython.SaveThread();
-            try
-            {
-                call.Write(data);
-            }
-            finally
-            {
-                CPython.RestoreThread(state);
-            }
+            PythonDispatch.WithoutGil((call, data), static s => s.call.Write(s.data));
 
             CPython.IncRef(CPython.None);
             return CPython.None;
