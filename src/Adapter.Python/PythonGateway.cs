@@ -84,6 +84,7 @@ public sealed class PythonGateway : IDisposable
         if (resolved.Processes == 0)
         {
             PythonDispatch.Loggers = loggerFactory;
+            PythonThreadPoolSpin.UseDefaultForInProcess(_logger);
             if (PythonRuntime.EnsureStarted(resolved.PythonLibrary, resolved.PythonExecutable, resolved.Paths))
             {
                 PythonGatewayLog.Started(_logger, PythonRuntime.Version, PythonRuntime.Library);

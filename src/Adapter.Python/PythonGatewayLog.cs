@@ -49,6 +49,12 @@ internal static partial class PythonGatewayLog
     [LoggerMessage(115, LogLevel.Error, "Reload failed; the running workers keep serving.")]
     public static partial void ReloadFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(118, LogLevel.Debug, "In-process: the .NET thread pool's spin limit, read when the pool starts, is {Setting} (the package sets 0 for worker processes).")]
+    public static partial void ThreadPoolSpinRestored(ILogger logger, string setting);
+
+    [LoggerMessage(119, LogLevel.Information, "In-process: the .NET thread pool had started ({Threads} threads) before the gateway was built, so its workers do not spin; Python in-process serves more with the spin (set AdapterPythonThreadPoolSpin to true, or build the gateway before the host starts).")]
+    public static partial void ThreadPoolSpinKept(ILogger logger, int threads);
+
     [LoggerMessage(130, LogLevel.Information, "{Signal}: the Python worker processes' target count is now {Count}.")]
     public static partial void WorkerCountChanged(ILogger logger, int count, string signal);
 
