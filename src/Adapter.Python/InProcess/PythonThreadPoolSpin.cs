@@ -35,9 +35,10 @@ internal static class PythonThreadPoolSpin
             return;
         }
 
-        if (ThreadPool.ThreadCount > 0)
+        var started = ThreadPool.ThreadCount;
+        if (started > 0)
         {
-            PythonGatewayLog.ThreadPoolSpinKept(logger, ThreadPool.ThreadCount);
+            PythonGatewayLog.ThreadPoolSpinKept(logger, started);
             return;
         }
 
